@@ -1,0 +1,283 @@
+"""Experiment configs: defaults, loading `path[:arg]`, command-line overrides, validation.
+
+An experiment is a Python file with `get_config(arg=None)` returning a locked
+`ml_collections.ConfigDict` built on `default_config()`. Every mistake a user can make
+in a config (a misspelt key, a wrong type, an impossible value) is a `ConfigError` whose
+message names the key and what to do, raised before any work starts.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import json
+import pathlib
+from typing import Any, Sequence
+
+import ml_collections
+from ml_collections import config_dict
+
+LOSSES = ("non_saturating", "minimax", "hinge", "wasserstein", "least_squares", "relativistic")
+PARALLEL_MODES = ("none", "pmap", "jit")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run, with a message that says which key and how to fix it."""
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every key an experiment may set, with defaults that run."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.num_steps = 10_000  # generator updates
+    c.batch_size = 100  # global, over all devices
+    c.parallel = "none"
+    c.steps_per_dispatch = 1
+    c.log_every_steps = 100
+    c.eval_every_steps = 1000
+    c.ckpt_every_steps = 1000
+    c.keep_checkpoints = 3
+    c.loss = "non_saturating"
+    c.n_critic = 1
+    c.pack = 1  # PacGAN packing degree: D judges `pack` samples at once
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "synthetic:grid25"
+    c.data.split = "train"
+    c.data.data_dir = config_dict.placeholder(str)
+    c.data.manual_dir = config_dict.placeholder(str)
+    c.data.num_train = 100_000  # size of the fixed training set of synthetic sources
+
+    c.model = ml_collections.ConfigDict()
+    c.model.generator = "pacgan_mlp"
+    c.model.discriminator = "pacgan_maxout"
+    c.model.latent_dim = 2
+    c.model.g_width = 400
+    c.model.g_depth = 4
+    c.model.d_width = 200
+    c.model.d_depth = 3
+    c.model.maxout_pieces = 5
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.name = "adam"
+    c.optim.g_lr = 1e-4
+    c.optim.d_lr = 1e-4
+    c.optim.b1 = 0.8
+    c.optim.b2 = 0.999
+    c.optim.weight_decay = 0.0  # adamw only
+    c.optim.momentum = 0.0  # sgd only
+    c.optim.schedule = "constant"  # multiplies both learning rates
+    c.optim.warmup_steps = 0
+    c.optim.grad_clip = 0.0  # global-norm clipping; 0 disables
+
+    c.reg = ml_collections.ConfigDict()
+    c.reg.gp_weight = 0.0  # WGAN-GP: weight * E[(|grad D(x_hat)| - 1)^2]
+    c.reg.r1_weight = 0.0  # R1: weight/2 * E[|grad D(x_real)|^2]
+
+    c.ema = ml_collections.ConfigDict()
+    c.ema.decay = 0.0  # 0 disables the generator EMA
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.num_samples = 2500
+    c.eval.use_ema = True  # evaluate the EMA generator when there is one
+    return c
+
+
+def lock(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    config.lock()
+    return config
+
+
+def _flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in config.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, ml_collections.ConfigDict):
+            keys.extend(_flat_keys(v, name + "."))
+        else:
+            keys.append(name)
+    return keys
+
+
+def _unknown_key(key: str, config: ml_collections.ConfigDict) -> ConfigError:
+    valid = _flat_keys(config)
+    near = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
+    if not near:  # also match on the last component alone: `optim.lr` -> `optim.g_lr`
+        leaf = key.rsplit(".", 1)[-1]
+        near = [k for k in valid if difflib.SequenceMatcher(None, leaf, k.rsplit(".", 1)[-1]).ratio() > 0.6][:3]
+    hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+    return ConfigError(f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(valid)}.")
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """Loads `path/to/experiment.py[:arg]` by calling its `get_config(arg)`."""
+    path, _, arg = spec.partition(":")
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise ConfigError(f"Config file {path!r} does not exist (from --config={spec!r}).")
+    module_spec = importlib.util.spec_from_file_location(f"gan_jax_experiment_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"{path} has no get_config(arg=None) function.")
+    config = module.get_config(arg or None)
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"{path}: get_config must return an ml_collections.ConfigDict.")
+    _check_keys(config, default_config())
+    config.lock()
+    return config
+
+
+def _check_keys(config, reference, prefix=""):
+    """Refuses keys an experiment file added that the framework does not know."""
+    for k, v in config.items():
+        name = f"{prefix}{k}"
+        if k not in reference:
+            raise _unknown_key(name, default_config())
+        if isinstance(v, ml_collections.ConfigDict):
+            _check_keys(v, reference[k], name + ".")
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: a Python literal when it parses as one, else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, str]) -> ml_collections.ConfigDict:
+    """Sets `a.b=value` overrides on a locked config, refusing unknown keys and wrong types."""
+    for key, text in overrides.items():
+        node = config
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+                raise _unknown_key(key, config)
+            node = node[part]
+        leaf = parts[-1]
+        if leaf not in node or isinstance(node[leaf], ml_collections.ConfigDict):
+            raise _unknown_key(key, config)
+        value = parse_value(text) if isinstance(text, str) else text
+        current = node[leaf]
+        if isinstance(current, str) and not isinstance(value, str):
+            value = text  # `--config.data.source=123` is still a string key
+        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        try:
+            node[leaf] = value
+        except TypeError as e:
+            expected = type(current).__name__ if current is not None else "str"
+            raise ConfigError(f"Config key {key!r} expects a {expected}, got {text!r} ({type(value).__name__}).") from e
+    return config
+
+
+def split_overrides(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Separates `--config.a.b=value` (or `--config.a.b value`) from the other arguments."""
+    rest, overrides = [], {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--config."):
+            body = arg[len("--config."):]
+            if "=" in body:
+                key, value = body.split("=", 1)
+            else:
+                if i + 1 >= len(argv):
+                    raise ConfigError(f"{arg} needs a value: {arg}=VALUE.")
+                key, value = body, argv[i + 1]
+                i += 1
+            overrides[key] = value
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, overrides
+
+
+def _require(ok: bool, key: str, message: str):
+    if not ok:
+        raise ConfigError(f"Config key {key!r}: {message}")
+
+
+def _choice(config, key, choices):
+    value = config
+    for part in key.split("."):
+        value = value[part]
+    if value not in choices:
+        near = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(f"Config key {key!r} is {value!r}; it must be one of {', '.join(choices)}.{hint}")
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+    """Refuses impossible values before any work starts."""
+    _choice(config, "loss", LOSSES)
+    _choice(config, "parallel", PARALLEL_MODES)
+    _choice(config, "optim.name", OPTIMIZERS)
+    _choice(config, "optim.schedule", SCHEDULES)
+    for key in ("num_steps", "batch_size", "steps_per_dispatch", "log_every_steps", "eval_every_steps",
+                            "ckpt_every_steps", "keep_checkpoints", "n_critic", "pack", "eval.num_samples"):
+        value = config
+        for part in key.split("."):
+            value = value[part]
+        _require(isinstance(value, int) and value >= 1, key, f"must be a positive integer, got {value!r}.")
+    for key in ("g_lr", "d_lr"):
+        _require(config.optim[key] > 0, f"optim.{key}", f"learning rate must be positive, got {config.optim[key]}.")
+    for key in ("b1", "b2"):
+        _require(0 <= config.optim[key] < 1, f"optim.{key}", f"must be in [0, 1), got {config.optim[key]}.")
+    for key in ("weight_decay", "momentum", "grad_clip"):
+        _require(config.optim[key] >= 0, f"optim.{key}", f"must be >= 0, got {config.optim[key]}.")
+    _require(config.optim.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0.")
+    for key in ("gp_weight", "r1_weight"):
+        _require(config.reg[key] >= 0, f"reg.{key}", f"must be >= 0, got {config.reg[key]}.")
+    _require(0 <= config.ema.decay < 1, "ema.decay", f"must be in [0, 1) (0 disables EMA), got {config.ema.decay}.")
+    if config.parallel != "none":
+        _require(config.batch_size % num_devices == 0, "batch_size",
+                          f"{config.batch_size} is not divisible by the {num_devices} devices of parallel={config.parallel!r}; "
+                          f"use a multiple of {num_devices} or --config.parallel=none.")
+    per_device = config.batch_size // (num_devices if config.parallel != "none" else 1)
+    _require(per_device % config.pack == 0, "pack",
+                      f"the per-device batch {per_device} is not divisible by pack={config.pack}.")
+    _require(config.model.latent_dim >= 1, "model.latent_dim", "must be >= 1.")
+
+
+def to_dict(config: ml_collections.ConfigDict) -> dict:
+    return json.loads(config.to_json())
+
+
+def diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Keys whose values differ between two config dicts (flattened names)."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        name = f"{prefix}{k}"
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out.extend(diff(va, vb, name + "."))
+        elif va != vb:
+            out.append(name)
+    return out
+
+
+def parse_arg(config: ml_collections.ConfigDict, arg: str | None) -> set[str]:
+    """Applies an experiment's `path:ARG`: comma-separated `key=value` overrides and bare flags.
+
+    The flag `runlocal` shrinks a run to a seconds-long smoke test. Returns the other bare flags
+    for the experiment to interpret.
+    """
+    flags = set()
+    for item in filter(None, (arg or "").split(",")):
+        if "=" in item:
+            key, value = item.split("=", 1)
+            apply_overrides(config, {key.strip(): value.strip()})
+        else:
+            flags.add(item.strip())
+    if "runlocal" in flags:
+        flags.discard("runlocal")
+        config.num_steps = min(config.num_steps, 2 * config.steps_per_dispatch, 100)
+        config.steps_per_dispatch = min(config.steps_per_dispatch, config.num_steps)
+        config.log_every_steps = config.eval_every_steps = config.ckpt_every_steps = config.num_steps
+        config.eval.num_samples = min(config.eval.num_samples, 500)
+    return flags

@@ -1,0 +1,132 @@
+"""Data sources. Every source gives the same thing: a deterministic, resumable batch iterator.
+
+`get_dataset(data_config, split, batch_size, seed)` returns `(iterator, DataSpec)`. The
+iterator yields `{"x": float32 [B, ...]}` (plus `"label"` where there are labels) forever;
+`iterator.position` counts the batches it has produced, and `iterator.seek(position)`
+puts it back there, so a resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any, Iterator
+
+import ml_collections
+import numpy as np
+
+from gan_jax.data import synthetic
+
+
+class DataError(ValueError):
+    """A data source that cannot be used, with a message that names the source and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """What the models and metrics need to know about the data."""
+
+    source: str
+    shape: tuple[int, ...]  # one example, e.g. (2,) or (28, 28, 1)
+    kind: str  # "points" (2-D mixtures) or "image"
+    num_examples: int
+    num_classes: int | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class ArrayIterator(Iterator[dict]):
+    """Shuffled batches over in-memory arrays; the batch at position p is a pure function of (seed, p).
+
+    Epoch e is a permutation drawn from (seed, e); batches run across epoch boundaries, so no
+    example is dropped and every batch has the same shape.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int, transform=None):
+        self.arrays = arrays
+        self.n = len(next(iter(arrays.values())))
+        self.batch_size = batch_size
+        self.seed = seed
+        self.transform = transform
+        self.position = 0
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            if len(self._perms) > 2:
+                self._perms.clear()
+            self._perms[epoch] = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        return self._perms[epoch]
+
+    def indices(self, position: int, count: int = 1) -> np.ndarray:
+        start = position * self.batch_size
+        flat = np.arange(start, start + count * self.batch_size)
+        epochs, offsets = np.divmod(flat, self.n)
+        out = np.empty_like(flat)
+        for epoch in np.unique(epochs):
+            mask = epochs == epoch
+            out[mask] = self._perm(int(epoch))[offsets[mask]]
+        return out
+
+    def seek(self, position: int) -> None:
+        self.position = int(position)
+
+    def next_batches(self, count: int) -> dict[str, np.ndarray]:
+        """`count` consecutive batches stacked: {"x": [count, B, ...], ...}."""
+        idx = self.indices(self.position, count)
+        self.position += count
+        out = {}
+        for key, array in self.arrays.items():
+            values = array[idx]
+            if key == "x" and self.transform is not None:
+                values = self.transform(values)
+            out[key] = values.reshape((count, self.batch_size) + values.shape[1:])
+        return out
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        return {k: v[0] for k, v in self.next_batches(1).items()}
+
+
+def _images_to_float(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) / 127.5 - 1.0
+
+
+SOURCES = ("synthetic:ring8", "synthetic:grid25", "tfds:<name>")
+
+
+def get_dataset(data_config: ml_collections.ConfigDict, batch_size: int, seed: int,
+                split: str | None = None) -> tuple[ArrayIterator, DataSpec]:
+    """The batch iterator and spec of `data_config.source`."""
+    source = data_config.source
+    split = split or data_config.split
+    kind, _, name = source.partition(":")
+    if kind == "synthetic":
+        if name not in synthetic.MIXTURES:
+            near = difflib.get_close_matches(name, synthetic.MIXTURES, n=1)
+            hint = f" Did you mean 'synthetic:{near[0]}'?" if near else ""
+            raise DataError(f"Unknown synthetic source {source!r} (config key 'data.source').{hint} "
+                            f"Known: {', '.join('synthetic:' + k for k in synthetic.MIXTURES)}.")
+        # The test split is drawn from a different stream than the training set.
+        stream = seed if split == "train" else seed + 1_000_003
+        x = synthetic.sample_mixture(name, data_config.num_train, stream)
+        spec = DataSpec(source, (2,), "points", len(x))
+        arrays = {"x": x}
+        transform = None
+    elif kind == "tfds":
+        from gan_jax.data import tfds_images
+
+        images, labels, info = tfds_images.load_tfds_arrays(
+            name, split, data_dir=data_config.data_dir, manual_dir=data_config.manual_dir)
+        if len(images) == 0:
+            raise DataError(f"tfds dataset {name!r} split {split!r} is empty.")
+        arrays = {"x": images}
+        if labels is not None:
+            arrays["label"] = labels.astype(np.int32)
+        spec = DataSpec(source, tuple(images.shape[1:]), "image", len(images), info.get("num_classes"))
+        transform = _images_to_float
+    else:
+        raise DataError(f"Unknown data source {source!r} (config key 'data.source'); "
+                        f"use one of {', '.join(SOURCES)}.")
+    if batch_size > spec.num_examples:
+        raise DataError(f"batch_size {batch_size} is larger than the {spec.num_examples} examples of "
+                        f"{source!r} ({split}); lower --config.batch_size.")
+    return ArrayIterator(arrays, batch_size, seed, transform), spec

@@ -1,0 +1,336 @@
+"""Load a whole TFDS image split into numpy arrays via array_record random access.
+
+TensorFlow Datasets (and TensorFlow, needed only to prepare a dataset) are
+imported lazily so that importing this module stays cheap. Decoded arrays are
+cached as `.npz` next to the prepared dataset, so later loads skip decoding.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.util
+import io
+import logging
+import os
+import re
+import socket
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DatasetFormatError",
+    "DatasetUnavailableError",
+    "load_tfds_arrays",
+]
+
+_log = logging.getLogger(__name__)
+
+# Records decoded per `__getitems__` call: large enough to amortise overhead.
+_READ_BATCH = 8192
+# Bump when the cached array layout changes, so stale caches are ignored.
+_CACHE_VERSION = 1
+_PROBE_TIMEOUT_S = 5.0
+_PIL_MODE_FOR_CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The dataset is not prepared and could not be downloaded or prepared."""
+
+
+class DatasetFormatError(RuntimeError):
+    """The dataset is prepared in a format without random access (TFRECORD)."""
+
+
+def load_tfds_arrays(
+    name: str,
+    split: str = "train",
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+    image_key: str = "image",
+    label_key: str | None = "label",
+    *,
+    cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Loads a whole tfds image split into memory.
+
+    Prepares the dataset in array_record format first if needed; when
+    `manual_dir` is given, nothing is downloaded. With `cache`, the decoded
+    arrays are stored beside the prepared data and reused on later calls.
+
+    Returns:
+      images: uint8 `[N, H, W, C]`.
+      labels: int32 `[N]`, or None if `label_key` is None or not a feature.
+      info: dict with 'name', 'split', 'num_classes' (int or None) and
+        'label_names' (list of str or None).
+    """
+    import tensorflow_datasets as tfds  # Lazy: heavy import.
+
+    builder = _get_builder(tfds, name, data_dir)
+    if builder.is_prepared():
+        _check_random_access(builder)
+    else:
+        _prepare(tfds, builder, manual_dir)
+
+    features = builder.info.features
+    if image_key not in features:
+        raise ValueError(
+            f"Dataset {name!r} has no feature {image_key!r}; available features: "
+            f"{sorted(features.keys())}."
+        )
+    image_feature = features[image_key]
+    image_dtype = np.dtype(image_feature.np_dtype)
+    if image_dtype != np.uint8:
+        raise ValueError(
+            f"Feature {image_key!r} of dataset {name!r} has dtype {image_dtype}; "
+            "only uint8 images are supported."
+        )
+    if label_key is not None and label_key not in features:
+        label_key = None  # Unlabelled dataset: return no labels rather than fail.
+
+    num_classes = label_names = None
+    if label_key is not None and isinstance(features[label_key], tfds.features.ClassLabel):
+        num_classes = int(features[label_key].num_classes)
+        label_names = list(features[label_key].names)
+    info = {
+        "name": name,
+        "split": split,
+        "num_classes": num_classes,
+        "label_names": label_names,
+    }
+
+    cache_path = None
+    # Only cache really prepared data (not e.g. under tfds.testing.mock_data).
+    if cache and builder.is_prepared():
+        cache_path = _cache_path(builder, split, image_key, label_key)
+        cached = _load_cache(cache_path, label_key)
+        if cached is not None:
+            return cached[0], cached[1], info
+
+    decoders = None
+    channels = None
+    if isinstance(image_feature, tfds.features.Image):
+        # tfds' per-example decode wrapper costs more than the PNG decode itself.
+        decoders = {image_key: tfds.decode.SkipDecoding()}
+        channels = image_feature.shape[-1]
+    source = builder.as_data_source(split, decoders=decoders)
+    images, labels = _read_all(source, image_key, label_key, channels, name, split)
+    if cache_path is not None:
+        _save_cache(cache_path, images, labels)
+    return images, labels, info
+
+
+def _get_builder(tfds: Any, name: str, data_dir: str | None) -> Any:
+    """Returns `tfds.builder(name)`, with close-name suggestions if unknown."""
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as err:
+        # Strip `/config` and `:version` so that 'mnst:3.0.1' still gets suggestions.
+        base = name.split("/")[0].split(":")[0]
+        known = tfds.list_builders(with_community_datasets=False)
+        close = difflib.get_close_matches(base, known, n=5, cutoff=0.6)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"Unknown tfds dataset {name!r}.{hint} See tfds.list_builders() for all names."
+        ) from err
+
+
+def _check_random_access(builder: Any) -> None:
+    """Raises `DatasetFormatError` if the prepared data has no random-access format."""
+    from tensorflow_datasets.core import file_adapters
+
+    formats = builder.info.available_file_formats()
+    if formats & file_adapters.FileFormat.with_random_access():
+        return
+    found = ", ".join(sorted(f.value for f in formats)) or "unknown"
+    raise DatasetFormatError(
+        f"Dataset {builder.name!r} is already prepared at {builder.data_dir} in "
+        f"format {found}, but array_record (random access) is required. Either "
+        "point `data.data_dir` at another directory so it is prepared again as "
+        f"array_record, or delete {builder.data_dir} and retry."
+    )
+
+
+def _prepare(tfds: Any, builder: Any, manual_dir: str | None) -> None:
+    """Runs `download_and_prepare` in array_record format, with helpful errors."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ImportError(
+            f"Preparing tfds dataset {builder.name!r} needs TensorFlow, which is "
+            "not installed. Run `pip install tensorflow-cpu` (the gan-jax package "
+            "declares it as a dependency), or point `data.data_dir` at a directory "
+            "where the dataset is already prepared in array_record format."
+        )
+    if manual_dir is not None:
+        _check_manual_dir(builder, manual_dir)
+    else:
+        _check_online(builder)
+
+    from tensorflow_datasets.core.download import download_manager, extractor
+
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=manual_dir,
+        # GCS-hosted copies are TFRECORD only; skip the network probe for them.
+        try_download_gcs=False,
+    )
+    expected_errors: tuple[type[BaseException], ...] = (
+        tfds.download.DownloadError,
+        download_manager.NonMatchingChecksumError,
+        extractor.ExtractError,
+        OSError,  # Includes ConnectionError and requests' errors.
+        AssertionError,  # tfds raises it for a missing or empty manual dir.
+    )
+    try:
+        builder.download_and_prepare(file_format="array_record", download_config=download_config)
+    except expected_errors as err:
+        if isinstance(err, download_manager.NonMatchingChecksumError):
+            what = "a downloaded or manual_dir file has the wrong checksum"
+        else:
+            what = "the machine seems offline or the download failed"
+        raise DatasetUnavailableError(
+            f"Could not prepare tfds dataset {builder.name!r}: {what} "
+            f"({type(err).__name__}: {_first_line(err)}). " + _manual_dir_hint(builder, manual_dir)
+        ) from err
+
+
+def _check_manual_dir(builder: Any, manual_dir: str) -> None:
+    """Fails fast (no download attempt) if files expected in `manual_dir` are missing."""
+    expected = _expected_files(builder)
+    if not expected or builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
+        return  # tfds cannot tell the file names; let the builder complain.
+    missing = [f for f in expected if not os.path.exists(os.path.join(manual_dir, f))]
+    if missing:
+        raise DatasetUnavailableError(
+            f"Could not prepare tfds dataset {builder.name!r}: manual_dir "
+            f"{manual_dir!r} is missing {', '.join(missing)} (nothing is "
+            "downloaded when a manual_dir is given). " + _manual_dir_hint(builder, manual_dir)
+        )
+
+
+def _check_online(builder: Any) -> None:
+    """Fails fast when the download host is unreachable (tfds retries for minutes)."""
+    urls = sorted(builder.url_infos or {})
+    if not urls or urllib.request.getproxies():
+        return  # Nothing to probe, or a proxy may reach what a direct connection cannot.
+    parts = urllib.parse.urlsplit(urls[0])
+    port = parts.port or {"http": 80, "ftp": 21}.get(parts.scheme, 443)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=_PROBE_TIMEOUT_S).close()
+    except OSError as err:
+        raise DatasetUnavailableError(
+            f"Could not prepare tfds dataset {builder.name!r}: the machine seems "
+            f"offline or the download failed (cannot reach {parts.hostname}: {err}). "
+            + _manual_dir_hint(builder, None)
+        ) from err
+
+
+def _expected_files(builder: Any) -> list[str]:
+    """File names of the dataset's registered downloads (may be empty)."""
+    url_infos = builder.url_infos or {}
+    return sorted({i.filename for i in url_infos.values() if i.filename})
+
+
+def _manual_dir_hint(builder: Any, manual_dir: str | None) -> str:
+    """Explains the `data.manual_dir` / `data.data_dir` config keys."""
+    files = _expected_files(builder)
+    files_msg = f" ({', '.join(files)})" if files else ""
+    given = f" (currently {manual_dir!r})" if manual_dir else ""
+    return (
+        f"Set `data.manual_dir`{given} to a folder holding the original "
+        f"files{files_msg} with the expected checksums, and `data.data_dir` to "
+        f"where the prepared dataset should be written (currently {builder.data_dir})."
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    """First line of an exception message (tfds messages can be very long)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _cache_path(builder: Any, split: str, image_key: str, label_key: str | None) -> str:
+    """Path of the decoded-array cache for this split and key choice."""
+    key = repr((split, image_key, label_key, _CACHE_VERSION))
+    # Readable prefix plus a hash: sanitising alone maps 'train[:10]' and 'train[:10%]' alike.
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{split}__{image_key}")
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    cache_dir = os.path.join(os.fspath(builder.data_dir), "gan_jax_arrays")
+    return os.path.join(cache_dir, f"{readable}-{digest}.npz")
+
+
+def _load_cache(path: str, label_key: str | None) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Returns cached (images, labels), or None if absent or unreadable."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path) as npz:
+            return npz["images"], (npz["labels"] if label_key else None)
+    except (OSError, ValueError, KeyError) as err:
+        _log.warning("Ignoring unreadable array cache %s: %s", path, err)
+        return None
+
+
+def _save_cache(path: str, images: np.ndarray, labels: np.ndarray | None) -> None:
+    """Writes the array cache atomically; failure only costs speed next time."""
+    arrays = {"images": images}
+    if labels is not None:
+        arrays["labels"] = labels
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)  # Atomic: concurrent readers never see a partial file.
+    except OSError as err:
+        _log.warning("Could not write array cache %s: %s", path, err)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _read_all(
+    source: Any,
+    image_key: str,
+    label_key: str | None,
+    channels: int | None,
+    name: str,
+    split: str,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decodes every record of a data source into stacked numpy arrays."""
+    n = len(source)
+    if n == 0:
+        raise ValueError(f"Split {split!r} of dataset {name!r} is empty.")
+    images: np.ndarray | None = None
+    labels = np.empty((n,), np.int32) if label_key else None
+    for start in range(0, n, _READ_BATCH):
+        idx = list(range(start, min(start + _READ_BATCH, n)))
+        for i, example in zip(idx, source.__getitems__(idx), strict=True):
+            img = _to_image_array(example[image_key], channels)
+            if images is None:
+                # Preallocate from the first example: avoids a second full copy.
+                images = np.empty((n,) + img.shape, np.uint8)
+            if img.shape != images.shape[1:]:
+                raise ValueError(
+                    f"Images of dataset {name!r} split {split!r} vary in shape "
+                    f"({images.shape[1:]} vs {img.shape} at index {i}); only "
+                    "fixed-size image datasets can be stacked."
+                )
+            images[i] = img
+            if labels is not None:
+                labels[i] = example[label_key]
+    return images, labels
+
+
+def _to_image_array(value: Any, channels: int | None) -> np.ndarray:
+    """Returns an `[H, W, C]` uint8 array from encoded image bytes or an array."""
+    if isinstance(value, (bytes, memoryview)):
+        from PIL import Image  # Lazy: only needed when images come encoded.
+
+        with Image.open(io.BytesIO(value)) as pil:
+            mode = _PIL_MODE_FOR_CHANNELS.get(channels)
+            if mode is not None and pil.mode != mode:
+                pil = pil.convert(mode)  # Match tfds, which decodes to the declared channels.
+            value = np.asarray(pil)
+    img = np.asarray(value, dtype=np.uint8)
+    return img[..., None] if img.ndim == 2 else img

@@ -1,0 +1,88 @@
+"""Fully connected generators and discriminators."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import chex
+import flax.linen as nn
+import jax.numpy as jnp
+
+from gan_jax.models.layers import Maxout, batch_norm
+
+
+class MLPGenerator(nn.Module):
+    """The seed article's generator: z -> Dense/LeakyReLU x depth -> Dense -> tanh (or linear).
+
+    With width 128, depth 2 and a 784-d output this is z 100 -> 128 -> 128 -> 784.
+    """
+
+    output_shape: Sequence[int]
+    width: int = 128
+    depth: int = 2
+    negative_slope: float = 0.2
+    tanh: bool = True
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z, train: bool = True):
+        h = z
+        for _ in range(self.depth):
+            h = nn.leaky_relu(nn.Dense(self.width)(h), self.negative_slope)
+        out = nn.Dense(math.prod(self.output_shape))(h)
+        if self.tanh:
+            out = jnp.tanh(out)
+        return out.reshape((z.shape[0],) + tuple(self.output_shape))
+
+
+class MLPDiscriminator(nn.Module):
+    """The seed article's discriminator: x -> Dense/LeakyReLU x depth -> Dense 1 (a logit)."""
+
+    width: int = 128
+    depth: int = 2
+    negative_slope: float = 0.2
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        h = x.reshape(x.shape[0], -1)
+        for _ in range(self.depth):
+            h = nn.leaky_relu(nn.Dense(self.width)(h), self.negative_slope)
+        out = nn.Dense(1)(h)[:, 0]
+        chex.assert_shape(out, (x.shape[0],))
+        return out
+
+
+class PacGANGenerator(nn.Module):
+    """PacGAN's 2-D generator: z -> depth x (Dense, BatchNorm, ReLU) -> Dense to the data shape."""
+
+    output_shape: Sequence[int]
+    width: int = 400
+    depth: int = 4
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z, train: bool = True):
+        h = z
+        for _ in range(self.depth):
+            h = nn.Dense(self.width)(h)
+            h = nn.relu(batch_norm(train, self.axis_name)(h))
+        out = nn.Dense(math.prod(self.output_shape))(h)
+        return out.reshape((z.shape[0],) + tuple(self.output_shape))
+
+
+class PacGANDiscriminator(nn.Module):
+    """PacGAN's 2-D discriminator: depth maxout layers (width units x pieces) -> Dense 1."""
+
+    width: int = 200
+    depth: int = 3
+    pieces: int = 5
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        h = x.reshape(x.shape[0], -1)
+        for _ in range(self.depth):
+            h = Maxout(self.width, self.pieces)(h)
+        return nn.Dense(1)(h)[:, 0]

@@ -1,0 +1,84 @@
+"""Config loading, overrides and validation fail early with messages that name the key."""
+
+import json
+import pathlib
+
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax.cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GRID25 = str(ROOT / "experiments" / "grid25.py")
+
+
+def test_experiment_variant_argument():
+    c = config_lib.load_config(GRID25 + ":loss=hinge,pack=2")
+    assert c.loss == "hinge" and c.pack == 2
+    assert c.is_locked
+
+
+def test_misspelt_override_names_nearest_keys():
+    c = config_lib.load_config(GRID25)
+    with pytest.raises(config_lib.ConfigError, match=r"optim\.d_lrr.*Did you mean 'optim\.d_lr'"):
+        config_lib.apply_overrides(c, {"optim.d_lrr": "1e-3"})
+    with pytest.raises(config_lib.ConfigError, match="num_steps"):
+        config_lib.apply_overrides(c, {"num_step": "10"})
+
+
+def test_wrong_type_is_refused():
+    c = config_lib.load_config(GRID25)
+    with pytest.raises(config_lib.ConfigError, match="num_steps.*int"):
+        config_lib.apply_overrides(c, {"num_steps": "many"})
+
+
+def test_int_is_accepted_for_float_keys():
+    c = config_lib.load_config(GRID25)
+    config_lib.apply_overrides(c, {"optim.g_lr": "1"})
+    assert c.optim.g_lr == 1.0 and isinstance(c.optim.g_lr, float)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("optim.d_lr", -1e-4, "optim.d_lr.*positive"),
+    ("batch_size", 0, "batch_size.*positive"),
+    ("loss", "hing", "Did you mean 'hinge'"),
+    ("ema.decay", 1.0, "ema.decay"),
+    ("parallel", "pjit", "parallel"),
+])
+def test_impossible_values(key, value, match):
+    c = config_lib.load_config(GRID25)
+    config_lib.apply_overrides(c, {key: value})
+    with pytest.raises(config_lib.ConfigError, match=match):
+        config_lib.validate(c, num_devices=1)
+
+
+def test_batch_not_divisible_by_devices():
+    c = config_lib.load_config(GRID25)
+    config_lib.apply_overrides(c, {"parallel": "pmap", "batch_size": "102", "pack": "1"})
+    with pytest.raises(config_lib.ConfigError, match="batch_size.*not divisible by the 4 devices"):
+        config_lib.validate(c, num_devices=4)
+
+
+def test_cli_refuses_before_any_work(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    code = main(["train", "--config", GRID25, "--workdir", str(workdir), "--config.optim.g_lrr=1e-3"])
+    assert code == 2
+    assert "optim.g_lr" in capsys.readouterr().err
+    assert not workdir.exists()
+
+
+def test_split_overrides_both_forms():
+    rest, overrides = config_lib.split_overrides(["--workdir", "w", "--config.a.b=1", "--config.c", "x"])
+    assert rest == ["--workdir", "w"] and overrides == {"a.b": "1", "c": "x"}
+
+
+def test_config_json_is_the_resolved_config(tmp_path):
+    from gan_jax.train import _write_config
+
+    c = config_lib.load_config(GRID25 + ":seed=7")
+    _write_config(tmp_path, c)
+    assert json.loads((tmp_path / "config.json").read_text())["seed"] == 7
+    c.unlock()
+    c.seed = 8
+    with pytest.raises(config_lib.ConfigError, match="seed"):
+        _write_config(tmp_path, c)
