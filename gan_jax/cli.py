@@ -53,13 +53,17 @@ def train_main(argv: list[str]) -> int:
     logging.getLogger("absl").setLevel(logging.WARNING)
 
     from gan_jax.data import DataError
+    from gan_jax.data.tfds_images import DatasetFormatError, DatasetUnavailableError
     from gan_jax.train import train_and_evaluate
 
     try:
         summary = train_and_evaluate(config, workdir, progress=not args.quiet)
-    except (config_lib.ConfigError, DataError) as e:
+    except (config_lib.ConfigError, DataError, DatasetUnavailableError, DatasetFormatError) as e:
         print(f"gan-jax: {e}", file=sys.stderr)
         return 2
+    except FloatingPointError as e:
+        print(f"gan-jax: the run diverged: {e}", file=sys.stderr)
+        return 1
     print(report(config, summary, workdir))
     return 0
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from gan_jax.data import DataSpec, synthetic
 from gan_jax.metrics import modes
+from gan_jax.models import sample_latent
 from gan_jax.state import GANState
 
 EVAL_STREAM = 2**31 - 2  # fixed noise for evaluation, disjoint from training steps
@@ -21,11 +22,11 @@ def _generate(g_model: nn.Module, params, model_state, z):
     return g_model.apply({"params": params, **model_state}, z, train=False)
 
 
-def generate(g_model: nn.Module, state: GANState, num: int, latent_dim: int, use_ema: bool = True,
+def generate(g_model: nn.Module, state: GANState, num: int, model_config, use_ema: bool = True,
              key: jax.Array | None = None) -> np.ndarray:
     """`num` samples from the (EMA) generator in inference mode, on fixed noise unless `key` is given."""
     key = jax.random.fold_in(state.rng, EVAL_STREAM) if key is None else key
-    z = jax.random.normal(key, (num, latent_dim))
+    z = sample_latent(key, num, model_config)
     params = state.g_ema if (use_ema and state.g_ema is not None) else state.g.params
     return np.asarray(_generate(g_model, params, state.g.model_state, z))
 

@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from gan_jax.models import sample_latent
+
 # Step keys are fold_in(rng, step) for step >= 0; initialisation draws from a stream no step reaches.
 INIT_STREAM = 2**31 - 1
 
@@ -57,7 +59,7 @@ def create_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model:
     rng = jax.random.key(config.seed)
     g_key, d_key, z_key = jax.random.split(jax.random.fold_in(rng, INIT_STREAM), 3)
     n = 2 * config.pack  # batch statistics need more than one sample
-    z = jax.random.normal(z_key, (n, config.model.latent_dim))
+    z = sample_latent(z_key, n, config.model)
     g_params, g_vars = _split_variables(g_model.init(g_key, z, train=False))
     x = pack_input(jnp.zeros((n,) + tuple(data_shape)), config.pack)
     d_params, d_vars = _split_variables(d_model.init(d_key, x, train=False))

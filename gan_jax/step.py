@@ -11,6 +11,7 @@ import ml_collections
 import optax
 
 from gan_jax import losses, regularizers
+from gan_jax.models import sample_latent
 from gan_jax.state import GANState, TrainState, pack_input
 
 Batch = dict[str, jax.Array]
@@ -26,21 +27,13 @@ def _apply(model: nn.Module, params, model_state: dict, x, train: bool):
     return model.apply(variables, x, train=train), model_state
 
 
-def _global_normal(key, shape, local_batch: int, axis_name: str | None):
-    """Draws the global batch's noise and keeps this device's slice of it.
+def _global_slice(value: jax.Array, local_batch: int, axis_name: str | None) -> jax.Array:
+    """This device's slice of a value drawn for the whole global batch.
 
-    Every parallel mode then sees exactly the numbers a single device would.
+    Every device draws the global batch's noise and keeps its own rows, so each parallel
+    mode sees exactly the numbers a single device would.
     """
-    value = jax.random.normal(key, shape)
-    if axis_name is None or local_batch == shape[0]:
-        return value
-    start = jax.lax.axis_index(axis_name) * local_batch
-    return jax.lax.dynamic_slice_in_dim(value, start, local_batch, axis=0)
-
-
-def _global_uniform(key, shape, local_batch: int, axis_name: str | None):
-    value = jax.random.uniform(key, shape)
-    if axis_name is None or local_batch == shape[0]:
+    if axis_name is None or local_batch == value.shape[0]:
         return value
     start = jax.lax.axis_index(axis_name) * local_batch
     return jax.lax.dynamic_slice_in_dim(value, start, local_batch, axis=0)
@@ -68,7 +61,6 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
     pack = config.pack
     global_batch = config.batch_size
     local_batch = global_batch // num_devices if axis_name else global_batch
-    latent = config.model.latent_dim
     use_gp = config.reg.gp_weight > 0
     use_r1 = config.reg.r1_weight > 0
     use_ema = config.ema.decay > 0
@@ -77,7 +69,7 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         return jax.lax.pmean(tree, axis_name) if axis_name else tree
 
     def generate(g: TrainState, key, train: bool):
-        z = _global_normal(key, (global_batch, latent), local_batch, axis_name)
+        z = _global_slice(sample_latent(key, global_batch, config.model), local_batch, axis_name)
         return _apply(g_model, g.params, g.model_state, z, train)
 
     def d_update(carry, inputs):
@@ -99,7 +91,7 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
                 return _apply(d_model, params, model_state, pack_input(x, pack), True)[0]
 
             if use_gp:
-                eps = _global_uniform(eps_key, (global_batch,), local_batch, axis_name)
+                eps = _global_slice(jax.random.uniform(eps_key, (global_batch,)), local_batch, axis_name)
                 gp = jnp.mean(regularizers.gradient_penalty(critic, x_real, fake, eps))
                 total = total + hparams["gp_weight"] * gp
                 aux["gp"] = gp
@@ -129,7 +121,7 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
             real_logits = jax.lax.stop_gradient(real_logits)
 
         def g_loss_fn(params):
-            z = _global_normal(g_key, (global_batch, latent), local_batch, axis_name)
+            z = _global_slice(sample_latent(g_key, global_batch, config.model), local_batch, axis_name)
             fake, model_state = _apply(g_model, params, g.model_state, z, True)
             fake_logits, _ = _apply(d_model, d.params, d.model_state, pack_input(fake, pack), True)
             return loss.g(real_logits, fake_logits, mean), model_state

@@ -26,16 +26,17 @@ log = logging.getLogger("gan_jax")
 
 
 def versions() -> dict[str, str]:
-    import flax
-    import optax
-    import orbax.checkpoint
+    """Library versions and the backend, for summary.json."""
+    from importlib import metadata
 
-    import gan_jax
-
-    return {"gan_jax": gan_jax.__version__, "jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(
-        jax.lib, "__version__") else jax.__version__, "flax": flax.__version__, "optax": optax.__version__,
-            "orbax": orbax.checkpoint.__version__, "numpy": np.__version__, "python": platform.python_version(),
-            "backend": jax.default_backend(), "devices": str(jax.devices())}
+    out = {}
+    for name in ("gan-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "tensorflow-datasets"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out.update(python=platform.python_version(), backend=jax.default_backend(), devices=str(jax.devices()))
+    return out
 
 
 def crossed(before: int, after: int, every: int) -> bool:
@@ -97,7 +98,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                   f"on {runner.num_devices} {jax.default_backend()} device(s) -> {workdir}")
 
     def run_eval(host_state, at_step):
-        samples = evaluate.generate(g_model, host_state, config.eval.num_samples, config.model.latent_dim,
+        samples = evaluate.generate(g_model, host_state, config.eval.num_samples, config.model,
                                     config.eval.use_ema)
         metrics = evaluate.evaluate_samples(spec, samples)
         picture = workdir / "samples" / f"step_{at_step:08d}.png"

@@ -25,6 +25,8 @@ class MetricWriter:
 
     def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
         values = {k: float(v) for k, v in scalars.items()}
+        if not values:
+            return
         self._file.write(json.dumps({"step": int(step), **values}) + "\n")
         self._file.flush()
         if self._tb is not None:

@@ -73,21 +73,6 @@ def test_import_is_cheap():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
 
-@pytest.fixture
-def _mocked_download(monkeypatch):
-    """Prepares tfds.testing.mock_data for load_tfds_arrays."""
-    from tensorflow_datasets.testing import mocking
-
-    # mock_data makes download_and_prepare a no-op, so no download host is needed.
-    monkeypatch.setattr(tfds_images, "_check_online", lambda builder: None)
-
-    # tfds 4.9.10 bug: the mock's __getitems__ is set on the instance, so it gets no self.
-    def getitems(record_keys, generator, serialized=False):
-        return [mocking._getitem(None, k, generator, serialized) for k in record_keys]
-
-    monkeypatch.setattr(mocking, "_getitems", getitems)
-
-
 @pytest.mark.usefixtures("_mocked_download")
 def test_mock_mnist_shapes_and_dtypes():
     with tfds.testing.mock_data(num_examples=7, policy=tfds.testing.MockPolicy.USE_CODE):

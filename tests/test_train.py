@@ -56,7 +56,7 @@ def test_outputs_of_a_run(tmp_path):
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_00000004.png", "step_00000008.png"]
     assert list(tmp_path.glob("events.out.tfevents.*"))
     saved = json.loads((tmp_path / "summary.json").read_text())
-    assert set(saved["versions"]) >= {"jax", "flax", "optax", "orbax"}
+    assert set(saved["versions"]) >= {"jax", "flax", "optax", "orbax-checkpoint"}
     assert {"eval/modes", "eval/high_quality", "eval/reverse_kl"} <= set(saved["metrics"])
     state, meta = _final_params(tmp_path, config)
     assert int(state.step) == 8 and meta["data_position"] == 8 * 2  # n_critic batches per step
