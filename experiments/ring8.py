@@ -1,28 +1,19 @@
-"""ring8: 8 Gaussians on the unit circle, std 0.01 (PacGAN Table 1), with PacGAN's networks.
+"""ring8: 8 Gaussians on the unit circle, std 0.01 (PacGAN Table 1): grid25's setup on ring8 data.
 
 Variants: `experiments/ring8.py:loss=hinge,pack=2` (comma-separated key=value overrides of any
 config key), and `runlocal` for a seconds-long smoke run.
 """
 
-from gan_jax.config import default_config, lock, parse_arg
+import pathlib
+
+from gan_jax.config import load_module, lock, parse_arg
+
+_grid25 = load_module(pathlib.Path(__file__).with_name("grid25.py"))
 
 
 def get_config(arg=None):
-    c = default_config()
+    c = _grid25.get_config()
+    c.unlock()
     c.data.source = "synthetic:ring8"
-    c.model.generator = "pacgan_mlp"
-    c.model.discriminator = "pacgan_maxout"
-    c.model.latent_dim = 2
-    c.batch_size = 100
-    c.num_steps = 15_000
-    c.steps_per_dispatch = 50
-    c.log_every_steps = 500
-    c.eval_every_steps = 5_000
-    c.ckpt_every_steps = 5_000
-    c.loss = "non_saturating"
-    c.pack = 4
-    c.optim.g_lr = 1e-4
-    c.optim.d_lr = 1e-4
-    c.optim.b1 = 0.8
     parse_arg(c, arg)
     return lock(c)

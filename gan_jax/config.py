@@ -117,12 +117,9 @@ def _unknown_key(key: str, config: ml_collections.ConfigDict) -> ConfigError:
 def load_config(spec: str) -> ml_collections.ConfigDict:
     """Loads `path/to/experiment.py[:arg]` by calling its `get_config(arg)`."""
     path, _, arg = spec.partition(":")
-    file = pathlib.Path(path)
-    if not file.is_file():
+    if not pathlib.Path(path).is_file():
         raise ConfigError(f"Config file {path!r} does not exist (from --config={spec!r}).")
-    module_spec = importlib.util.spec_from_file_location(f"gan_jax_experiment_{file.stem}", file)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    module = load_module(path)
     if not hasattr(module, "get_config"):
         raise ConfigError(f"{path} has no get_config(arg=None) function.")
     config = module.get_config(arg or None)
@@ -131,6 +128,15 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     _check_keys(config, default_config())
     config.lock()
     return config
+
+
+def load_module(path: str | pathlib.Path):
+    """Imports an experiment file (so one experiment can build on another)."""
+    file = pathlib.Path(path)
+    module_spec = importlib.util.spec_from_file_location(f"gan_jax_experiment_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def _check_keys(config, reference, prefix=""):

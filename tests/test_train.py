@@ -113,3 +113,26 @@ def test_step_compiles_once(tmp_path):
     for _ in range(4):
         state, _ = runner.step(state, runner.put_batch({"x": x}))
     assert int(state.step) == 8
+
+
+def test_cli_runs_an_experiment_and_prints_the_table(tmp_path, capsys):
+    from gan_jax.cli import main
+
+    code = main(["train", "--config", str(ROOT / "experiments" / "ring8.py") + ":runlocal", "--workdir",
+                 str(tmp_path), "--quiet", "--config.batch_size=20", "--config.data.num_train=200"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "PacGAN Table 1 PacGAN4" in out and "this run" in out
+    assert (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.parametrize("parallel", ["pmap", "jit"])
+def test_parallel_run_end_to_end_and_resume(tmp_path, parallel):
+    config = tiny_config(parallel=parallel, batch_size=32, pack=2)
+    train_and_evaluate(tiny_config(parallel=parallel, batch_size=32, pack=2, num_steps=4), tmp_path,
+                       progress=False)
+    (tmp_path / "config.json").unlink()
+    summary = train_and_evaluate(config, tmp_path, progress=False)
+    assert summary["step"] == 8 and np.isfinite(summary["metrics"]["train/g_loss"])
+    state, meta = _final_params(tmp_path, config)
+    assert int(state.step) == 8 and meta["data_position"] == 16
