@@ -55,10 +55,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.generator = "pacgan_mlp"
     c.model.discriminator = "pacgan_maxout"
     c.model.latent_dim = 2
-    c.model.latent_categories = 0  # > 0 adds a uniform one-hot of this many categories to z
     c.model.g_width = 400
     c.model.g_depth = 4
-    c.model.g_batchnorm = True  # pacgan_mlp: BatchNorm after each hidden Dense
     c.model.d_width = 200
     c.model.d_depth = 3
     c.model.maxout_pieces = 5
@@ -250,7 +248,6 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     _require(per_device % config.pack == 0, "pack",
                       f"the per-device batch {per_device} is not divisible by pack={config.pack}.")
     _require(config.model.latent_dim >= 1, "model.latent_dim", "must be >= 1.")
-    _require(config.model.latent_categories >= 0, "model.latent_categories", "must be >= 0 (0: none).")
 
 
 def to_dict(config: ml_collections.ConfigDict) -> dict:

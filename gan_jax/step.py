@@ -68,16 +68,16 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
     def pmean(tree):
         return jax.lax.pmean(tree, axis_name) if axis_name else tree
 
-    def generate(g: TrainState, key, train: bool):
+    def generate(params, model_state, key, train: bool):
         z = _global_slice(sample_latent(key, global_batch, config.model), local_batch, axis_name)
-        return _apply(g_model, g.params, g.model_state, z, train)
+        return _apply(g_model, params, model_state, z, train)
 
     def d_update(carry, inputs):
         g, d, key, hparams = carry
         x_real, i = inputs
         key_i = jax.random.fold_in(key, i)
         z_key, eps_key = jax.random.split(key_i)
-        fake, _ = generate(g, z_key, train=True)  # G's running statistics move only in its own update
+        fake, _ = generate(g.params, g.model_state, z_key, train=True)  # G's running statistics move only in its own update
         fake = jax.lax.stop_gradient(fake)
 
         def d_loss_fn(params):
@@ -121,8 +121,7 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
             real_logits = jax.lax.stop_gradient(real_logits)
 
         def g_loss_fn(params):
-            z = _global_slice(sample_latent(g_key, global_batch, config.model), local_batch, axis_name)
-            fake, model_state = _apply(g_model, params, g.model_state, z, True)
+            fake, model_state = generate(params, g.model_state, g_key, train=True)
             fake_logits, _ = _apply(d_model, d.params, d.model_state, pack_input(fake, pack), True)
             return loss.g(real_logits, fake_logits, mean), model_state
 

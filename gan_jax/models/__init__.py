@@ -7,7 +7,6 @@ from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.models import mlp
@@ -17,8 +16,7 @@ DiscriminatorFactory = Callable[[ml_collections.ConfigDict, "str | None"], nn.Mo
 
 GENERATORS: dict[str, GeneratorFactory] = {
     "mlp": lambda m, shape, axis: mlp.MLPGenerator(shape, m.g_width, m.g_depth, axis_name=axis),
-    "pacgan_mlp": lambda m, shape, axis: mlp.PacGANGenerator(shape, m.g_width, m.g_depth, m.g_batchnorm,
-                                                                axis_name=axis),
+    "pacgan_mlp": lambda m, shape, axis: mlp.PacGANGenerator(shape, m.g_width, m.g_depth, axis_name=axis),
 }
 DISCRIMINATORS: dict[str, DiscriminatorFactory] = {
     "mlp": lambda m, axis: mlp.MLPDiscriminator(m.d_width, m.d_depth, axis_name=axis),
@@ -46,11 +44,5 @@ def build_models(model_config: ml_collections.ConfigDict, data_shape: Sequence[i
 
 
 def sample_latent(key: jax.Array, num: int, model_config: ml_collections.ConfigDict) -> jax.Array:
-    """The generator's input: N(0, I) of `latent_dim`, plus a uniform one-hot of
-    `latent_categories` when that is set (a discrete-continuous prior, as in DeLiGAN / InfoGAN)."""
-    normal_key, category_key = jax.random.split(key)
-    z = jax.random.normal(normal_key, (num, model_config.latent_dim))
-    if model_config.latent_categories:
-        k = model_config.latent_categories
-        z = jnp.concatenate([z, jax.nn.one_hot(jax.random.randint(category_key, (num,), 0, k), k)], axis=1)
-    return z
+    """The generator's input for `num` samples: N(0, I) of `model.latent_dim` dimensions."""
+    return jax.random.normal(key, (num, model_config.latent_dim))

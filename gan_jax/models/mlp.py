@@ -60,7 +60,6 @@ class PacGANGenerator(nn.Module):
     output_shape: Sequence[int]
     width: int = 400
     depth: int = 4
-    batchnorm: bool = True
     axis_name: str | None = None
 
     @nn.compact
@@ -68,9 +67,7 @@ class PacGANGenerator(nn.Module):
         h = z
         for _ in range(self.depth):
             h = nn.Dense(self.width)(h)
-            if self.batchnorm:
-                h = batch_norm(train, self.axis_name)(h)
-            h = nn.relu(h)
+            h = nn.relu(batch_norm(train, self.axis_name)(h))
         out = nn.Dense(math.prod(self.output_shape))(h)
         return out.reshape((z.shape[0],) + tuple(self.output_shape))
 
