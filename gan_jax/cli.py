@@ -1,4 +1,4 @@
-"""The `gan-jax` command: `gan-jax train ...` (more subcommands arrive with their features)."""
+"""The `gan-jax` command: `gan-jax train ...` and `gan-jax evaluate ...`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,19 @@ def train_main(argv: list[str]) -> int:
                         help="experiment file (or name) with an optional :ARG, e.g. experiments/grid25.py:loss=hinge")
     parser.add_argument("--workdir", default=None, help="run directory; the same one resumes (default runs/NAME)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no_compilation_cache", action="store_true",
+                        help="do not use JAX's persistent compilation cache (default dir ~/.cache/gan_jax/jax, "
+                             "or $GAN_JAX_CACHE_DIR; GAN_JAX_COMPILATION_CACHE=0 also turns it off)")
+    parser.add_argument("--allow_config_change", default="", metavar="KEYS",
+                        help="comma-separated config keys that may differ from the workdir's config on resume")
+    parser.add_argument("--allow_fresh_start", action="store_true",
+                        help="if no checkpoint in the workdir is readable, move them aside and start from step 0 "
+                             "(default: refuse)")
+    parser.add_argument("--on_divergence", choices=("stop", "rollback"), default="stop",
+                        help="on a non-finite loss or gradient: stop, or roll back to the last checkpoint and "
+                             "continue with lower learning rates")
+    parser.add_argument("--rollback_lr_factor", type=float, default=0.5,
+                        help="learning-rate multiplier applied at each rollback (default 0.5)")
     try:
         rest, overrides = config_lib.split_overrides(argv)
         args = parser.parse_args(rest)
@@ -52,18 +65,32 @@ def train_main(argv: list[str]) -> int:
     logging.getLogger("gan_jax").setLevel(logging.INFO)
     logging.getLogger("absl").setLevel(logging.WARNING)
 
+    from gan_jax import startup
+
+    if not args.no_compilation_cache:
+        startup.enable_compilation_cache()
+    from gan_jax.checkpoint import CheckpointError
     from gan_jax.data import DataError
+    from gan_jax.data.text import TextDataError
     from gan_jax.data.tfds_images import DatasetFormatError, DatasetUnavailableError
+    from gan_jax.runguard import WorkdirLockedError
     from gan_jax.train import train_and_evaluate
 
+    allowed = [k.strip() for k in args.allow_config_change.split(",") if k.strip()]
     try:
-        summary = train_and_evaluate(config, workdir, progress=not args.quiet)
-    except (config_lib.ConfigError, DataError, DatasetUnavailableError, DatasetFormatError) as e:
+        summary = train_and_evaluate(config, workdir, progress=not args.quiet, allow_config_change=allowed,
+                                     allow_fresh_start=args.allow_fresh_start, on_divergence=args.on_divergence,
+                                     rollback_lr_factor=args.rollback_lr_factor)
+    except (config_lib.ConfigError, DataError, TextDataError, DatasetUnavailableError, DatasetFormatError,
+            CheckpointError, WorkdirLockedError) as e:
         print(f"gan-jax: {e}", file=sys.stderr)
         return 2
     except FloatingPointError as e:
         print(f"gan-jax: the run diverged: {e}", file=sys.stderr)
         return 1
+    if summary.get("stopped_by"):
+        print(f"gan-jax: {summary['message']}", file=sys.stderr)
+        return 0
     print(report(config, summary, workdir))
     return 0
 
@@ -75,7 +102,11 @@ def report(config, summary, workdir) -> str:
     metrics = summary["metrics"]
     lines = [f"Finished {summary['step']} steps in {summary['wall_time_sec']:.1f} s -> {workdir}"]
     source = config.data.source
-    if source.startswith("synthetic:"):
+    if "eval/nll_gen" in metrics:  # text
+        from gan_jax.metrics import text as text_metrics
+
+        lines.append(text_metrics.format_table(metrics, config.eval.num_samples))
+    elif source.startswith("synthetic:"):
         lines.append(modes.format_table(source.split(":", 1)[1], metrics, config.eval.num_samples))
     else:
         shown = {k: v for k, v in metrics.items() if k.startswith("eval/")}
@@ -85,13 +116,39 @@ def report(config, summary, workdir) -> str:
     return "\n".join(lines)
 
 
+def evaluate_main(argv: list[str]) -> int:
+    from gan_jax.evaluate_checkpoints import main as evaluate_checkpoints_main
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    return evaluate_checkpoints_main(argv)
+
+
+def benchmark_main(argv: list[str]) -> int:
+    from gan_jax.benchmark import main as benchmark
+
+    return benchmark(argv)
+
+
+def sweep_main(argv: list[str]) -> int:
+    from gan_jax.sweep import main as sweep
+
+    return sweep(argv)
+
+
+def sample_main(argv: list[str]) -> int:
+    from gan_jax.sample import main as sample
+
+    return sample(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": train_main}
+    commands = {"train": train_main, "evaluate": evaluate_main, "benchmark": benchmark_main, "sample": sample_main,
+                "sweep": sweep_main}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"gan-jax: unknown command {argv[0]!r}", file=sys.stderr)
-        print("usage: gan-jax {train} [options]   (gan-jax train --help)", file=sys.stderr)
+        print("usage: gan-jax {train,evaluate,sweep,sample,benchmark} [options]   (gan-jax train --help)", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return commands[argv[0]](argv[1:])
 

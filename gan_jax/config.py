@@ -50,6 +50,15 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.data_dir = config_dict.placeholder(str)
     c.data.manual_dir = config_dict.placeholder(str)
     c.data.num_train = 100_000  # size of the fixed training set of synthetic sources
+    c.data.resolution = 0  # images: resize to resolution x resolution (0 keeps the native size)
+    c.data.crop = "center"  # images: center | none (crop to a square before resizing)
+    # Text sources (synthetic:oracle, local:TRAIN_FILE, tfds:NAME with a tokenizer set).
+    c.data.tokenizer = "none"  # none (tfds images) | word | char
+    c.data.vocab_size = 5000  # vocabulary limit, the 4 specials <pad> <bos> <eos> <unk> included
+    c.data.max_len = 20  # tokens a sentence (longer ones are cut)
+    c.data.test_file = config_dict.placeholder(str)  # local: the held-out sentences, one a line
+    c.data.test_split = "test"  # tfds: the held-out split
+    c.data.num_test = 10_000  # synthetic:oracle: held-out samples
 
     c.model = ml_collections.ConfigDict()
     c.model.generator = "pacgan_mlp"
@@ -60,6 +69,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.d_width = 200
     c.model.d_depth = 3
     c.model.maxout_pieces = 5
+    c.model.conditioning = "none"  # none | projection (cBN G + projection D) | acgan (cBN G + classifier head)
+    c.model.spectral_norm = False  # spectral normalisation on every D layer (ResNet D always has it)
+    c.model.dtype = "float32"  # compute dtype of G and D: float32 | bfloat16 (parameters stay float32)
+    c.model.upsample = "conv_transpose"  # DCGAN G: conv_transpose | conv_transpose_direct | subpixel | resize_conv
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"
@@ -76,6 +89,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.reg = ml_collections.ConfigDict()
     c.reg.gp_weight = 0.0  # WGAN-GP: weight * E[(|grad D(x_hat)| - 1)^2]
     c.reg.r1_weight = 0.0  # R1: weight/2 * E[|grad D(x_real)|^2]
+    c.reg.r1_every = 1  # lazy R1: apply every k discriminator updates, scaled by k
+    c.reg.diffaug = ""  # DiffAugment policy for D's real and fake inputs, e.g. "color,translation,cutout"
+    c.reg.bcr_weight = 0.0  # balanced consistency regularisation (real and fake) under the bcr_policy
+    c.reg.bcr_policy = "translation"  # the augmentation bCR asks D to be invariant to
+    c.reg.acgan_weight = 1.0  # conditioning=acgan: weight of the auxiliary classification loss
 
     c.ema = ml_collections.ConfigDict()
     c.ema.decay = 0.0  # 0 disables the generator EMA
@@ -83,6 +101,26 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict()
     c.eval.num_samples = 2500
     c.eval.use_ema = True  # evaluate the EMA generator when there is one
+
+    # Text generators and discriminators (gan_jax/models/text.py).
+    c.model.text = ml_collections.ConfigDict()
+    c.model.text.emb_dim = 32
+    c.model.text.hidden_dim = 32  # LSTM state; Transformer width
+    c.model.text.num_layers = 2  # Transformer
+    c.model.text.num_heads = 4  # Transformer
+    c.model.text.beta_max = 100.0  # Gumbel-softmax inverse temperature reached at the end of the anneal
+    c.model.text.beta_anneal = "exp"  # exp | linear | constant (RelGAN)
+    c.model.text.beta_anneal_steps = 5000  # generator updates to reach beta_max
+    c.model.text.hard_samples = False  # emit hard one-hot tokens (REINFORCE) instead of relaxed ones
+    c.model.text.d_num_rep = 64  # RelGAN D: embedded representations of the input
+    c.model.text.d_emb_dim = 64
+    c.model.text.d_num_filters = 100  # per window size (2, 3, 4, 5)
+
+    c.text = ml_collections.ConfigDict()
+    c.text.g_objective = "adversarial"  # adversarial (through D; Gumbel-softmax for text) | reinforce | mle
+    c.text.pretrain_steps = 0  # MLE (teacher forcing) generator updates before adversarial training
+    c.text.pretrain_lr = 1e-2
+    c.text.sample_temperature = 1.0  # evaluation samples: softmax(logits / temperature)
     return c
 
 
@@ -248,6 +286,35 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     _require(per_device % config.pack == 0, "pack",
                       f"the per-device batch {per_device} is not divisible by pack={config.pack}.")
     _require(config.model.latent_dim >= 1, "model.latent_dim", "must be >= 1.")
+    _validate_text(config)
+
+
+def _validate_text(config: ml_collections.ConfigDict) -> None:
+    _choice(config, "text.g_objective", ("adversarial", "reinforce", "mle"))
+    _choice(config, "model.text.beta_anneal", ("exp", "linear", "constant"))
+    _choice(config, "data.tokenizer", ("none", "word", "char"))
+    _require(config.text.pretrain_steps >= 0, "text.pretrain_steps", "must be >= 0 (0 skips MLE pretraining).")
+    _require(config.text.sample_temperature > 0, "text.sample_temperature", "must be > 0.")
+    _require(config.model.text.beta_max >= 1, "model.text.beta_max", "must be >= 1 (beta anneals from 1).")
+    if config.text.g_objective == "reinforce":
+        _require(config.model.text.hard_samples, "model.text.hard_samples",
+                 "must be True with text.g_objective='reinforce': D judges sampled tokens, not relaxed ones.")
+    _choice(config, "model.conditioning", ("none", "projection", "acgan"))
+    if config.model.conditioning != "none":
+        _require(config.pack == 1, "pack", "class-conditional models (model.conditioning) need pack=1.")
+    _choice(config, "model.dtype", ("float32", "bfloat16"))
+    _choice(config, "data.crop", ("center", "none"))
+    _require(config.data.resolution >= 0, "data.resolution", "must be >= 0 (0 keeps the native size).")
+    _require(config.reg.r1_every >= 1, "reg.r1_every", "must be a positive integer (1 = R1 every update).")
+    for key in ("bcr_weight", "acgan_weight"):
+        _require(config.reg[key] >= 0, f"reg.{key}", f"must be >= 0, got {config.reg[key]}.")
+    from gan_jax import augment  # the policy names live beside the augmentations
+
+    for key in ("diffaug", "bcr_policy"):
+        try:
+            augment.parse_policy(config.reg[key])
+        except ValueError as e:
+            raise ConfigError(f"Config key 'reg.{key}': {e}") from None
 
 
 def to_dict(config: ml_collections.ConfigDict) -> dict:

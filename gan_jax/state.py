@@ -54,15 +54,26 @@ def pack_input(x: jax.Array, pack: int) -> jax.Array:
 
 def create_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
                  data_shape: Sequence[int], g_tx: optax.GradientTransformation,
-                 d_tx: optax.GradientTransformation) -> GANState:
-    """Initialises both networks, their optimizers and the EMA from `config.seed`."""
+                 d_tx: optax.GradientTransformation, num_classes: int = 0) -> GANState:
+    """Initialises both networks, their optimizers and the EMA from `config.seed`.
+
+    Class-conditional models (`model.conditioning`) are initialised with labels; with
+    `model.spectral_norm`, D's state gets the power-iteration vectors of every kernel.
+    """
     rng = jax.random.key(config.seed)
     g_key, d_key, z_key = jax.random.split(jax.random.fold_in(rng, INIT_STREAM), 3)
     n = 2 * config.pack  # batch statistics need more than one sample
     z = sample_latent(z_key, n, config.model)
-    g_params, g_vars = _split_variables(g_model.init(g_key, z, train=False))
+    label = {}
+    if config.model.get("conditioning", "none") != "none":
+        label = {"y": jnp.arange(n, dtype=jnp.int32) % max(num_classes, 1)}
+    g_params, g_vars = _split_variables(g_model.init(g_key, z, train=False, **label))
     x = pack_input(jnp.zeros((n,) + tuple(data_shape)), config.pack)
-    d_params, d_vars = _split_variables(d_model.init(d_key, x, train=False))
+    d_params, d_vars = _split_variables(d_model.init(d_key, x, train=False, **label))
+    if config.model.get("spectral_norm", False) and "spectral" not in d_vars:  # not already built in
+        from gan_jax.models.layers import init_spectral_vectors
+
+        d_vars["spectral_params"] = init_spectral_vectors(d_params, jax.random.fold_in(d_key, 1))
     hparams = {
         "gp_weight": jnp.float32(config.reg.gp_weight),
         "r1_weight": jnp.float32(config.reg.r1_weight),

@@ -10,21 +10,50 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from gan_jax import losses, regularizers
+from gan_jax import augment, losses, regularizers, text_objectives
 from gan_jax.models import sample_latent
+from gan_jax.models.layers import spectral_normalize_params
 from gan_jax.state import GANState, TrainState, pack_input
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
 
 
-def _apply(model: nn.Module, params, model_state: dict, x, train: bool):
-    """Applies a module; returns (output, updated non-parameter variables)."""
-    variables = {"params": params, **model_state}
-    if train and model_state:
-        out, updates = model.apply(variables, x, train=True, mutable=list(model_state))
-        return out, {**model_state, **updates}
-    return model.apply(variables, x, train=train), model_state
+# Model-state collection of the parameter-level spectral normalisation (model.spectral_norm).
+SPECTRAL_PARAMS = "spectral_params"
+
+
+def compute_dtype(model_config: ml_collections.ConfigDict):
+    """None (float32) or jnp.bfloat16, from `model.dtype`."""
+    return jnp.bfloat16 if model_config.get("dtype", "float32") == "bfloat16" else None
+
+
+def _apply(model: nn.Module, params, model_state: dict, x, train: bool, y=None, dtype=None):
+    """Applies a module; returns (output, updated non-parameter variables).
+
+    `y` (class labels) is passed to conditional models. With `dtype` (bfloat16) the module
+    computes in that dtype from a cast of the float32 parameters, and returns float32. With a
+    "spectral_params" collection, every kernel is spectrally normalised first.
+    """
+    vectors = model_state.get(SPECTRAL_PARAMS)
+    flax_state = {k: v for k, v in model_state.items() if k != SPECTRAL_PARAMS}
+    if vectors is not None:
+        params, vectors = spectral_normalize_params(params, vectors, update=train)
+    if dtype is not None:
+        params = jax.tree.map(lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p, params)
+        x = x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    kwargs = {} if y is None else {"y": y}
+    variables = {"params": params, **flax_state}
+    if train and flax_state:
+        out, updates = model.apply(variables, x, train=True, mutable=list(flax_state), **kwargs)
+        new_state = {**flax_state, **updates}
+    else:
+        out, new_state = model.apply(variables, x, train=train, **kwargs), dict(flax_state)
+    if vectors is not None:
+        new_state[SPECTRAL_PARAMS] = vectors
+    if dtype is not None:
+        out = jax.tree.map(lambda o: o.astype(jnp.float32) if jnp.issubdtype(o.dtype, jnp.floating) else o, out)
+    return out, new_state
 
 
 def _global_slice(value: jax.Array, local_batch: int, axis_name: str | None) -> jax.Array:
@@ -46,14 +75,20 @@ def _update(ts: TrainState, grads, tx: optax.GradientTransformation, model_state
 
 def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
                     g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
-                    axis_name: str | None = None, num_devices: int = 1
+                    axis_name: str | None = None, num_devices: int = 1, num_classes: int = 0
                     ) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
     """Builds `train_step(state, batch) -> (state, metrics)`.
 
     `batch["x"]` holds `n_critic` real batches, shape [n_critic, B, ...] (B per device under
-    pmap). The step runs `n_critic` discriminator updates, then one generator update, then
-    the EMA update. Under pmap (`axis_name` set) gradients and reported values are averaged
-    over devices and batch-norm statistics are those of the global batch.
+    pmap), and `batch["label"]` their labels [n_critic, B] for class-conditional models. The
+    step runs `n_critic` discriminator updates, then one generator update, then the EMA
+    update. Under pmap (`axis_name` set) gradients and reported values are averaged over
+    devices and batch-norm statistics are those of the global batch.
+
+    Switches on the same step: DiffAugment (`reg.diffaug`) on every discriminator input, real
+    and fake; R1 (lazy with `reg.r1_every = k`: every k-th D update, weighted by k); WGAN-GP;
+    bCR (`reg.bcr_weight`); class conditioning (projection or ACGAN head, fake labels drawn
+    uniformly from `num_classes`); bfloat16 compute (`model.dtype`).
     """
     loss = losses.get_loss(config.loss)
     mean = losses.global_mean(axis_name)
@@ -64,66 +99,130 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
     use_gp = config.reg.gp_weight > 0
     use_r1 = config.reg.r1_weight > 0
     use_ema = config.ema.decay > 0
+    r1_every = config.reg.get("r1_every", 1)
+    diffaug = augment.parse_policy(config.reg.get("diffaug", ""))
+    bcr_policy = augment.parse_policy(config.reg.get("bcr_policy", "translation"))
+    use_bcr = config.reg.get("bcr_weight", 0.0) > 0
+    conditioning = config.model.get("conditioning", "none")
+    conditional = conditioning != "none"
+    acgan = conditioning == "acgan"
+    if conditional and num_classes < 2:
+        raise ValueError(f"model.conditioning={conditioning!r} needs num_classes >= 2, got {num_classes}.")
+    dtype = compute_dtype(config.model)
+    g_objective = text_objectives.get_g_objective(config.text.g_objective, g_model, mean)
 
     def pmean(tree):
         return jax.lax.pmean(tree, axis_name) if axis_name else tree
 
+    def fake_labels(key):
+        if not conditional:
+            return None
+        return _global_slice(jax.random.randint(jax.random.fold_in(key, 1), (global_batch,), 0, num_classes),
+                             local_batch, axis_name)
+
     def generate(params, model_state, key, train: bool):
+        """(fake samples, G's model state, fake labels or None) for the global batch's noise."""
         z = _global_slice(sample_latent(key, global_batch, config.model), local_batch, axis_name)
-        return _apply(g_model, params, model_state, z, train)
+        y = fake_labels(key)
+        fake, model_state = _apply(g_model, params, model_state, z, train, y, dtype)
+        return fake, model_state, y
+
+    def discriminate(params, model_state, x, y, aug_key):
+        """(logits, class logits or None, D's model state): D in training mode on augmented input."""
+        if diffaug:
+            x = augment.apply_policy(diffaug, aug_key, x)
+        out, model_state = _apply(d_model, params, model_state, pack_input(x, pack), True, y, dtype)
+        logits, class_logits = out if acgan else (out, None)
+        return logits, class_logits, model_state
+
+    def class_loss(class_logits, y):
+        return mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, y))
 
     def d_update(carry, inputs):
-        g, d, key, hparams = carry
-        x_real, i = inputs
+        g, d, key, hparams, step = carry
+        x_real, y_real, i = inputs
         key_i = jax.random.fold_in(key, i)
         z_key, eps_key = jax.random.split(key_i)
-        fake, _ = generate(g.params, g.model_state, z_key, train=True)  # G's running statistics move only in its own update
+        real_aug, fake_aug, bcr_key = (jax.random.fold_in(key_i, c) for c in (11, 12, 13))
+        # G's running statistics move only in its own update.
+        fake, _, y_fake = generate(g.params, g.model_state, z_key, train=True)
         fake = jax.lax.stop_gradient(fake)
 
         def d_loss_fn(params):
-            real_logits, model_state = _apply(d_model, params, d.model_state, pack_input(x_real, pack), True)
-            fake_logits, model_state = _apply(d_model, params, model_state, pack_input(fake, pack), True)
+            real_logits, real_cls, model_state = discriminate(params, d.model_state, x_real, y_real, real_aug)
+            fake_logits, fake_cls, model_state = discriminate(params, model_state, fake, y_fake, fake_aug)
             adv = loss.d(real_logits, fake_logits, mean)
             aux = {"d_adv": adv, "d_real": mean(real_logits), "d_fake": mean(fake_logits)}
             total = adv
 
             def critic(x):
-                return _apply(d_model, params, model_state, pack_input(x, pack), True)[0]
+                return discriminate(params, model_state, x, y_real, real_aug)[0]
 
+            if acgan:
+                cls = class_loss(real_cls, y_real) + class_loss(fake_cls, y_fake)
+                total = total + config.reg.acgan_weight * cls
+                aux["d_class"] = cls
             if use_gp:
                 eps = _global_slice(jax.random.uniform(eps_key, (global_batch,)), local_batch, axis_name)
                 gp = jnp.mean(regularizers.gradient_penalty(critic, x_real, fake, eps))
                 total = total + hparams["gp_weight"] * gp
                 aux["gp"] = gp
             if use_r1:
-                r1 = jnp.mean(regularizers.r1_penalty(critic, x_real))
+                if r1_every == 1:
+                    r1 = jnp.mean(regularizers.r1_penalty(critic, x_real))
+                else:  # lazy R1: only every r1_every-th D update computes it, weighted by r1_every
+                    due = (step * n_critic + i) % r1_every == 0
+                    r1 = jax.lax.cond(due, lambda: r1_every * jnp.mean(regularizers.r1_penalty(critic, x_real)),
+                                      lambda: jnp.zeros((), jnp.float32))
                 total = total + hparams["r1_weight"] * r1
                 aux["r1"] = r1
+            if use_bcr:
+                # bCR (Zhao et al. 2021): D's logits must not change under the bcr_policy augmentation.
+                def consistency(x, y, logits, k):
+                    x_t = augment.apply_policy(bcr_policy, k, augment.apply_policy(diffaug, real_aug, x)
+                                               if diffaug else x)
+                    out, _ = _apply(d_model, params, model_state, pack_input(x_t, pack), True, y, dtype)
+                    return mean(((out[0] if acgan else out) - logits) ** 2)
+
+                bcr = (consistency(x_real, y_real, real_logits, jax.random.fold_in(bcr_key, 0))
+                       + consistency(fake, y_fake, fake_logits, jax.random.fold_in(bcr_key, 1)))
+                total = total + config.reg.bcr_weight * bcr
+                aux["bcr"] = bcr
             return total, (aux, model_state)
 
         (d_loss, (aux, model_state)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d.params)
         grads = pmean(grads)
         d = _update(d, grads, d_tx, model_state)
         aux = {"d_loss": d_loss, "d_grad_norm": optax.tree.norm(grads), **aux}
-        return (g, d, key, hparams), pmean(aux)
+        return (g, d, key, hparams, step), pmean(aux)
 
     def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
         key = jax.random.fold_in(state.rng, state.step)
         d_key, g_key = jax.random.split(key)
-        (_, d, _, _), d_metrics = jax.lax.scan(
-            d_update, (state.g, state.d, d_key, state.hparams), (batch["x"], jnp.arange(n_critic)))
+        labels = batch.get("label") if conditional else None
+        (_, d, _, _, _), d_metrics = unrolled_scan(
+            d_update, (state.g, state.d, d_key, state.hparams, state.step), (batch["x"], labels, jnp.arange(n_critic)))
         d_metrics = jax.tree.map(lambda v: v[-1], d_metrics)
 
         g = state.g
+        g_aug, real_aug = jax.random.fold_in(g_key, 21), jax.random.fold_in(g_key, 22)
         real_logits = None
         if loss.needs_real_in_g:
-            real_logits, _ = _apply(d_model, d.params, d.model_state, pack_input(batch["x"][-1], pack), True)
+            y_real = labels[-1] if conditional else None
+            real_logits, _, _ = discriminate(d.params, d.model_state, batch["x"][-1], y_real, real_aug)
             real_logits = jax.lax.stop_gradient(real_logits)
 
         def g_loss_fn(params):
-            fake, model_state = generate(params, g.model_state, g_key, train=True)
-            fake_logits, _ = _apply(d_model, d.params, d.model_state, pack_input(fake, pack), True)
-            return loss.g(real_logits, fake_logits, mean), model_state
+            if g_objective is not None:  # text objectives that do not differentiate through D (REINFORCE, MLE)
+                z = _global_slice(sample_latent(g_key, global_batch, config.model), local_batch, axis_name)
+                critic = lambda x: _apply(d_model, d.params, d.model_state, pack_input(x, pack), True)[0]  # noqa: E731
+                return g_objective(params, g.model_state, z, batch["x"][-1], critic)
+            fake, model_state, y_fake = generate(params, g.model_state, g_key, train=True)
+            fake_logits, fake_cls, _ = discriminate(d.params, d.model_state, fake, y_fake, g_aug)
+            g_loss = loss.g(real_logits, fake_logits, mean)
+            if acgan:
+                g_loss = g_loss + config.reg.acgan_weight * class_loss(fake_cls, y_fake)
+            return g_loss, model_state
 
         (g_loss, g_model_state), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g.params)
         grads = pmean(grads)
@@ -138,11 +237,30 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
     return train_step
 
 
+def unrolled_scan(f: Callable, carry, xs):
+    """`lax.scan(f, carry, xs)` as straight-line code.
+
+    XLA on CPU runs convolutions inside a while loop (what `lax.scan` lowers to, even for
+    one iteration) about 30x slower than the same convolutions outside one.
+    """
+    ys = []
+    for i in range(jax.tree.leaves(xs)[0].shape[0]):
+        carry, y = f(carry, jax.tree.map(lambda a: a[i], xs))
+        ys.append(y)
+    return carry, jax.tree.map(lambda *v: jnp.stack(v), *ys)
+
+
 def fuse_steps(train_step: Callable) -> Callable:
-    """k steps in one call: `batch["x"]` gains a leading axis of k; metrics are averaged over k."""
+    """k steps in one call: `batch["x"]` gains a leading axis of k; metrics are averaged over k.
+
+    k > 1 steps run in a `lax.scan` (one compiled loop); a single step runs without a loop.
+    """
 
     def multi_step(state: GANState, batch: Batch):
-        state, metrics = jax.lax.scan(train_step, state, batch)
+        if jax.tree.leaves(batch)[0].shape[0] == 1:
+            state, metrics = unrolled_scan(train_step, state, batch)
+        else:
+            state, metrics = jax.lax.scan(train_step, state, batch)
         return state, jax.tree.map(lambda v: jnp.mean(v, axis=0), metrics)
 
     return multi_step

@@ -39,6 +39,10 @@ class MetricWriter:
 
             self._tb.add_image(tag, np.asarray(Image.open(png_path).convert("RGB")), step, dataformats="HWC")
 
+    def write_text(self, step: int, tag: str, text: str) -> None:
+        if self._tb is not None:
+            self._tb.add_text(tag, text, step)
+
     def close(self) -> None:
         self._file.close()
         if self._tb is not None:
@@ -56,7 +60,9 @@ def truncate_metrics(path: pathlib.Path, last_step: int) -> None:
                 kept.append(line)
         except (ValueError, KeyError):
             continue  # a line cut short by a killed process
-    path.write_text("".join(k + "\n" for k in kept))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(k + "\n" for k in kept))
+    tmp.replace(path)  # atomic: a kill here leaves the old or the new file, never half of one
 
 
 class Progress:
@@ -113,6 +119,13 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2)
         top, left = padding + r * (h + padding), padding + col * (w + padding)
         grid[top:top + h, left:left + w] = pixels[i]
     return grid
+
+
+def save_png(path: pathlib.Path, grid: np.ndarray) -> None:
+    """Writes a uint8 [H, W, C] array as PNG."""
+    from PIL import Image
+
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
 
 
 def save_image_grid(path: pathlib.Path, images: np.ndarray, columns: int | None = None) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from typing import Any, Iterator
 
 import ml_collections
 import numpy as np
 
-from gan_jax.data import synthetic
+from gan_jax.data import synthetic, text
 
 
 class DataError(ValueError):
@@ -28,7 +29,7 @@ class DataSpec:
 
     source: str
     shape: tuple[int, ...]  # one example, e.g. (2,) or (28, 28, 1)
-    kind: str  # "points" (2-D mixtures) or "image"
+    kind: str  # "points" (2-D mixtures), "image" or "text" (shape (max_len, vocab_size))
     num_examples: int
     num_classes: int | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -90,7 +91,39 @@ def _images_to_float(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / 127.5 - 1.0
 
 
-SOURCES = ("synthetic:ring8", "synthetic:grid25", "tfds:<name>")
+SOURCES = ("synthetic:ring8", "synthetic:grid25", "synthetic:oracle", "tfds:<name>", "local:<text file>",
+           "local:<images.npz>", "local:<image folder>", "digits", "stacked:mnist")
+
+
+def _local_images(data_config: ml_collections.ConfigDict, source: str, path: str) -> tuple[dict, DataSpec]:
+    """`local:FILE.npz`, `local:FOLDER` or `digits`, fitted to `data.resolution`."""
+    from gan_jax.data import images as image_lib
+
+    resolution, crop = data_config.get("resolution", 0), data_config.get("crop", "center")
+    class_names = None
+    try:
+        if source == "digits":
+            images, labels = image_lib.load_digits(resolution)
+            class_names = [str(i) for i in range(10)]
+        elif path.endswith(".npz"):
+            images, labels = image_lib.load_npz(path)
+            images = image_lib.fit_images(images, resolution, crop)
+        elif os.path.isdir(path):
+            images, labels, class_names = image_lib.load_folder(path, resolution, crop)
+        else:
+            raise DataError(f"local source {path!r} is neither a .npz file nor a folder of images "
+                            "(config key 'data.source').")
+    except image_lib.ImageSourceError as e:
+        raise DataError(str(e)) from e
+    if len(images) == 0:
+        raise DataError(f"{source!r} holds no images.")
+    arrays = {"x": images}
+    num_classes = None
+    if labels is not None:
+        arrays["label"] = labels
+        num_classes = len(class_names) if class_names else int(labels.max()) + 1
+    extra = {"label_names": class_names} if class_names else {}
+    return arrays, DataSpec(source, tuple(images.shape[1:]), "image", len(images), num_classes, extra)
 
 
 def get_dataset(data_config: ml_collections.ConfigDict, batch_size: int, seed: int,
@@ -99,7 +132,14 @@ def get_dataset(data_config: ml_collections.ConfigDict, batch_size: int, seed: i
     source = data_config.source
     split = split or data_config.split
     kind, _, name = source.partition(":")
-    if kind == "synthetic":
+    if text.is_text_source(data_config):
+        # Real text enters as token ids; the text discriminator one-hot encodes them.
+        train_ids, test_ids, tokenizer = text.load_text(data_config)
+        spec = DataSpec(source, (data_config.max_len, tokenizer.vocab_size), "text", len(train_ids),
+                        extra={"tokenizer": tokenizer, "test_ids": test_ids})
+        arrays = {"x": train_ids}
+        transform = None
+    elif kind == "synthetic":
         if name not in synthetic.MIXTURES:
             near = difflib.get_close_matches(name, synthetic.MIXTURES, n=1)
             hint = f" Did you mean 'synthetic:{near[0]}'?" if near else ""
@@ -114,14 +154,28 @@ def get_dataset(data_config: ml_collections.ConfigDict, batch_size: int, seed: i
     elif kind == "tfds":
         from gan_jax.data import tfds_images
 
-        images, labels, info = tfds_images.load_tfds_arrays(
-            name, split, data_dir=data_config.data_dir, manual_dir=data_config.manual_dir)
+        try:
+            images, labels, info = tfds_images.load_tfds_arrays(
+                name, split, data_dir=data_config.data_dir, manual_dir=data_config.manual_dir,
+                resolution=data_config.get("resolution", 0), crop=data_config.get("crop", "center"))
+        except ValueError as e:  # an unknown name, feature or dtype: a config mistake, not a crash
+            raise DataError(f"{e} (config key 'data.source' is {source!r}.)") from e
         if len(images) == 0:
             raise DataError(f"tfds dataset {name!r} split {split!r} is empty.")
         arrays = {"x": images}
         if labels is not None:
             arrays["label"] = labels.astype(np.int32)
         spec = DataSpec(source, tuple(images.shape[1:]), "image", len(images), info.get("num_classes"))
+        transform = _images_to_float
+    elif source == "stacked:mnist":
+        from gan_jax.data import stacked
+
+        images, labels = stacked.load_stacked_mnist(data_config, split, seed)
+        arrays = {"x": images, "label": labels.astype(np.int32)}
+        spec = DataSpec(source, tuple(images.shape[1:]), "image", len(images), 1000)
+        transform = _images_to_float
+    elif kind == "local" or source == "digits":
+        arrays, spec = _local_images(data_config, source, name)
         transform = _images_to_float
     else:
         raise DataError(f"Unknown data source {source!r} (config key 'data.source'); "

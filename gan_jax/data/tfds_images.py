@@ -54,12 +54,16 @@ def load_tfds_arrays(
     label_key: str | None = "label",
     *,
     cache: bool = True,
+    resolution: int = 0,
+    crop: str = "center",
 ) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """Loads a whole tfds image split into memory.
 
     Prepares the dataset in array_record format first if needed; when
     `manual_dir` is given, nothing is downloaded. With `cache`, the decoded
-    arrays are stored beside the prepared data and reused on later calls.
+    arrays are stored beside the prepared data and reused on later calls. With
+    `resolution`, every image is center-cropped to a square (`crop="center"`) and resized to
+    `resolution` x `resolution` as it is read, so full-size datasets never sit in memory.
 
     Returns:
       images: uint8 `[N, H, W, C]`.
@@ -105,7 +109,7 @@ def load_tfds_arrays(
     cache_path = None
     # Only cache really prepared data (not e.g. under tfds.testing.mock_data).
     if cache and builder.is_prepared():
-        cache_path = _cache_path(builder, split, image_key, label_key)
+        cache_path = _cache_path(builder, split, image_key, label_key, resolution, crop)
         cached = _load_cache(cache_path, label_key)
         if cached is not None:
             return cached[0], cached[1], info
@@ -117,7 +121,13 @@ def load_tfds_arrays(
         decoders = {image_key: tfds.decode.SkipDecoding()}
         channels = image_feature.shape[-1]
     source = builder.as_data_source(split, decoders=decoders)
-    images, labels = _read_all(source, image_key, label_key, channels, name, split)
+    fit = None
+    if resolution:
+        from gan_jax.data.images import fit_images
+
+        def fit(img):
+            return fit_images(img[None], resolution, crop)[0]
+    images, labels = _read_all(source, image_key, label_key, channels, name, split, fit)
     if cache_path is not None:
         _save_cache(cache_path, images, labels)
     return images, labels, info
@@ -250,9 +260,10 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _cache_path(builder: Any, split: str, image_key: str, label_key: str | None) -> str:
-    """Path of the decoded-array cache for this split and key choice."""
-    key = repr((split, image_key, label_key, _CACHE_VERSION))
+def _cache_path(builder: Any, split: str, image_key: str, label_key: str | None, resolution: int = 0,
+                crop: str = "center") -> str:
+    """Path of the decoded-array cache for this split, key choice and resolution."""
+    key = repr((split, image_key, label_key, _CACHE_VERSION) + ((resolution, crop) if resolution else ()))
     # Readable prefix plus a hash: sanitising alone maps 'train[:10]' and 'train[:10%]' alike.
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{split}__{image_key}")
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -296,8 +307,9 @@ def _read_all(
     channels: int | None,
     name: str,
     split: str,
+    fit: Any = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decodes every record of a data source into stacked numpy arrays."""
+    """Decodes every record of a data source into stacked numpy arrays (each through `fit` if given)."""
     n = len(source)
     if n == 0:
         raise ValueError(f"Split {split!r} of dataset {name!r} is empty.")
@@ -307,6 +319,8 @@ def _read_all(
         idx = list(range(start, min(start + _READ_BATCH, n)))
         for i, example in zip(idx, source.__getitems__(idx), strict=True):
             img = _to_image_array(example[image_key], channels)
+            if fit is not None:
+                img = fit(img)
             if images is None:
                 # Preallocate from the first example: avoids a second full copy.
                 images = np.empty((n,) + img.shape, np.uint8)
@@ -314,7 +328,7 @@ def _read_all(
                 raise ValueError(
                     f"Images of dataset {name!r} split {split!r} vary in shape "
                     f"({images.shape[1:]} vs {img.shape} at index {i}); only "
-                    "fixed-size image datasets can be stacked."
+                    "fixed-size image datasets can be stacked; set --config.data.resolution to resize them."
                 )
             images[i] = img
             if labels is not None:

@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from gan_jax.models import mlp
+from gan_jax.models import dcgan, mlp, resnet, text
 
 GeneratorFactory = Callable[[ml_collections.ConfigDict, Sequence[int], "str | None"], nn.Module]
 DiscriminatorFactory = Callable[[ml_collections.ConfigDict, "str | None"], nn.Module]
@@ -17,10 +17,25 @@ DiscriminatorFactory = Callable[[ml_collections.ConfigDict, "str | None"], nn.Mo
 GENERATORS: dict[str, GeneratorFactory] = {
     "mlp": lambda m, shape, axis: mlp.MLPGenerator(shape, m.g_width, m.g_depth, axis_name=axis),
     "pacgan_mlp": lambda m, shape, axis: mlp.PacGANGenerator(shape, m.g_width, m.g_depth, axis_name=axis),
+    "dcgan": lambda m, shape, axis: dcgan.DCGANGenerator(shape, m.g_width, m.upsample, axis_name=axis),
+    "sngan_resnet": lambda m, shape, axis, num_classes=0: resnet.SNGANGenerator(
+        shape, m.g_width, num_classes, axis_name=axis),
+    # Text: shape is (max_len, vocab_size).
+    "lstm": lambda m, shape, axis: text.LSTMGenerator(
+        shape[1], shape[0], m.text.beta_max, m.text.beta_anneal, m.text.beta_anneal_steps, m.text.hard_samples,
+        emb_dim=m.text.emb_dim, hidden_dim=m.text.hidden_dim),
+    "transformer": lambda m, shape, axis: text.TransformerGenerator(
+        shape[1], shape[0], m.text.beta_max, m.text.beta_anneal, m.text.beta_anneal_steps, m.text.hard_samples,
+        emb_dim=m.text.emb_dim, width=m.text.hidden_dim, num_layers=m.text.num_layers, num_heads=m.text.num_heads),
 }
 DISCRIMINATORS: dict[str, DiscriminatorFactory] = {
     "mlp": lambda m, axis: mlp.MLPDiscriminator(m.d_width, m.d_depth, axis_name=axis),
     "pacgan_maxout": lambda m, axis: mlp.PacGANDiscriminator(m.d_width, m.d_depth, m.maxout_pieces, axis_name=axis),
+    "dcgan": lambda m, axis: dcgan.DCGANDiscriminator(m.d_width, axis_name=axis),
+    "sngan_resnet": lambda m, axis, num_classes=0: resnet.SNGANDiscriminator(
+        m.d_width, num_classes, m.conditioning, axis_name=axis),
+    "relgan_cnn": lambda m, axis: text.RelGANDiscriminator(m.text.d_num_rep, m.text.d_emb_dim, m.text.d_num_filters,
+                                                           axis_name=axis),
 }
 
 
@@ -32,14 +47,31 @@ def _lookup(table, name, what):
     return table[name]
 
 
+# Models that take class labels: G(z, y=...) and D(x, y=...) when `model.conditioning` is not "none".
+CONDITIONAL = ("sngan_resnet",)
+
+
 def build_models(model_config: ml_collections.ConfigDict, data_shape: Sequence[int],
-                 axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
+                 axis_name: str | None = None, num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) for `model.generator` / `model.discriminator`.
 
-    `axis_name` is the pmap axis over which batch statistics are averaged.
+    `axis_name` is the pmap axis over which batch statistics are averaged. `num_classes`
+    (from the data) is used when `model.conditioning` asks for a class-conditional pair.
     """
-    g = _lookup(GENERATORS, model_config.generator, "generator")(model_config, tuple(data_shape), axis_name)
-    d = _lookup(DISCRIMINATORS, model_config.discriminator, "discriminator")(model_config, axis_name)
+    g_factory = _lookup(GENERATORS, model_config.generator, "generator")
+    d_factory = _lookup(DISCRIMINATORS, model_config.discriminator, "discriminator")
+    conditioning = model_config.get("conditioning", "none")
+    if conditioning == "none":
+        return g_factory(model_config, tuple(data_shape), axis_name), d_factory(model_config, axis_name)
+    for name in (model_config.generator, model_config.discriminator):
+        if name not in CONDITIONAL:
+            raise ValueError(f"model.conditioning={conditioning!r} needs conditional networks; {name!r} is not one "
+                             f"(conditional: {', '.join(CONDITIONAL)}).")
+    if num_classes < 2:
+        raise ValueError(f"model.conditioning={conditioning!r} needs class labels, but the data has none; use a "
+                         "labelled dataset or --config.model.conditioning=none.")
+    g = g_factory(model_config, tuple(data_shape), axis_name, num_classes=num_classes)
+    d = d_factory(model_config, axis_name, num_classes=num_classes)
     return g, d
 
 

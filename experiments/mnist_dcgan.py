@@ -1,0 +1,35 @@
+"""DCGAN on MNIST from tfds: BENCHMARKS.md's `dcgan_mnist` networks, non-saturating loss, Adam 2e-4, β1 0.5.
+
+G: z 100 -> Dense 7*7*128, BN, ReLU -> ConvT 64 k4 s2, BN, ReLU -> ConvT 1 k4 s2, tanh;
+D: Conv 64 k4 s2, LReLU 0.2 -> Conv 128 k4 s2, LReLU 0.2 -> Dense 1; batch 64.
+Offline, point tfds at the original files: --config.data.manual_dir=/path/to/mnist
+(the four IDX .gz files). Variants: `runlocal`, `upsample=subpixel` (or `resize_conv`), and
+`key=value` overrides of any config key.
+"""
+
+from gan_jax.config import default_config, lock, parse_arg
+
+
+def get_config(arg=None):
+    c = default_config()
+    c.data.source = "tfds:mnist"
+    c.data.split = "train"
+    c.model.generator = "dcgan"
+    c.model.discriminator = "dcgan"
+    c.model.latent_dim = 100
+    c.model.g_width = 64
+    c.model.d_width = 64
+    c.model.upsample = "conv_transpose"
+    c.batch_size = 64
+    c.num_steps = 10_000
+    c.steps_per_dispatch = 1  # a conv step is long enough; XLA CPU runs convs inside a scan loop ~30x slower
+    c.log_every_steps = 500
+    c.eval_every_steps = 2_000
+    c.ckpt_every_steps = 2_000
+    c.loss = "non_saturating"
+    c.optim.g_lr = 2e-4
+    c.optim.d_lr = 2e-4
+    c.optim.b1 = 0.5
+    c.eval.num_samples = 64
+    parse_arg(c, arg)
+    return lock(c)

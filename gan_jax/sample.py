@@ -1,0 +1,116 @@
+"""Samples from a trained run: `gan-jax sample` / scripts/sample.py.
+
+    python scripts/sample.py --workdir runs/mnist_dcgan --num 1000 [--checkpoint latest|STEP]
+        [--format png|npz] [--out DIR] [--raw] [--seed S]
+
+Images go to PNG files (one per sample) or one `.npz` (uint8 images and, for conditional
+models, their labels); 2-D points to a `.npz`; text models to a `.txt` with one decoded
+sample a line. The EMA generator is used when the run has one (`--raw` for the online one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+import jax
+import ml_collections
+import numpy as np
+
+from gan_jax import evaluate, optim
+from gan_jax.checkpoint import Checkpointer
+from gan_jax.data import get_dataset
+from gan_jax.models import build_models
+from gan_jax.state import create_state
+
+
+class SampleError(ValueError):
+    """A workdir or request that cannot be sampled, with the reason and the fix."""
+
+
+def load_run(workdir: pathlib.Path, checkpoint: str = "latest"):
+    """(config, spec, generator module, restored state, step) of a run directory."""
+    path = workdir / "config.json"
+    if not path.is_file():
+        raise SampleError(f"{workdir} has no config.json: not a gan_jax run directory (give the --workdir "
+                          "that `gan-jax train` wrote).")
+    config = ml_collections.ConfigDict(json.loads(path.read_text()))
+    _, spec = get_dataset(config.data, min(config.batch_size, 1), config.seed)
+    num_classes = spec.num_classes or 0
+    g_model, d_model = build_models(config.model, spec.shape, num_classes=num_classes)
+    like = create_state(config, g_model, d_model, spec.shape, optim.make_optimizer(config, config.optim.g_lr, 1),
+                        optim.make_optimizer(config, config.optim.d_lr, config.n_critic), num_classes)
+    if not (workdir / "checkpoints").is_dir():
+        raise SampleError(f"{workdir} has no checkpoints/ folder yet: train first (or wait for the first save).")
+    checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
+    steps = checkpointer.all_steps()
+    if not steps:
+        raise SampleError(f"{workdir} holds no checkpoint yet.")
+    step = max(steps) if checkpoint == "latest" else int(checkpoint)
+    if step not in steps:
+        raise SampleError(f"no checkpoint at step {step}; available: {', '.join(map(str, steps))}.")
+    state, _ = checkpointer.restore(step, like)
+    checkpointer.close()
+    return config, spec, g_model, state, step
+
+
+def write_samples(workdir: pathlib.Path, num: int, out: pathlib.Path | None = None, fmt: str = "png",
+                  checkpoint: str = "latest", use_ema: bool = True, seed: int | None = None) -> pathlib.Path:
+    """Writes `num` samples of the run; returns the file or folder written."""
+    config, spec, g_model, state, step = load_run(workdir, checkpoint)
+    key = None if seed is None else jax.random.key(seed)
+    out = out or workdir / "samples" / f"sample_{step:08d}"
+    if spec.kind == "text":
+        from gan_jax import text_run
+
+        if key is not None:
+            state = state.replace(rng=key)
+        ids = text_run.sample_ids(g_model, state, num, config, use_ema)
+        tokenizer = spec.extra["tokenizer"]
+        path = out.with_suffix(".txt")
+        path.write_text("".join(tokenizer.decode(row) + "\n" for row in ids), encoding="utf-8")
+        return path
+    samples = evaluate.generate(g_model, state, num, config.model, use_ema, key=key,
+                                num_classes=spec.num_classes or 0)
+    labels = np.arange(num) % spec.num_classes if evaluate.is_conditional(config.model) else None
+    if spec.kind == "points" or fmt == "npz":
+        path = out.with_suffix(".npz")
+        arrays = {"x": samples}
+        if spec.kind == "image":
+            arrays["x"] = np.clip(np.rint((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        if labels is not None:
+            arrays["label"] = labels.astype(np.int32)
+        np.savez(path, **arrays)
+        return path
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    pixels = np.clip(np.rint((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    for i, img in enumerate(pixels):
+        name = f"{i:06d}" + (f"_class{labels[i]}" if labels is not None else "") + ".png"
+        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / name)
+    return out
+
+
+def main(argv: list[str] | None = None, prog: str = "gan-jax sample") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Write samples of a trained run.")
+    parser.add_argument("--workdir", required=True, help="the run directory that `gan-jax train` wrote")
+    parser.add_argument("--num", type=int, default=64, help="number of samples")
+    parser.add_argument("--checkpoint", default="latest", help="latest or a step number")
+    parser.add_argument("--format", choices=("png", "npz"), default="png", help="images: PNG files or one .npz")
+    parser.add_argument("--out", default=None, help="output folder / file stem (default WORKDIR/samples/sample_STEP)")
+    parser.add_argument("--raw", action="store_true", help="use the online generator, not its EMA")
+    parser.add_argument("--seed", type=int, default=None, help="noise seed (default: the run's fixed eval noise)")
+    args = parser.parse_args(argv)
+    if args.num < 1:
+        parser.error("--num must be >= 1")
+    try:
+        path = write_samples(pathlib.Path(args.workdir), args.num, pathlib.Path(args.out) if args.out else None,
+                             args.format, args.checkpoint, not args.raw, args.seed)
+    except (SampleError, ValueError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    print(f"Wrote {args.num} samples to {path}")
+    return 0
