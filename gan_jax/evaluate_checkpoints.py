@@ -1,0 +1,183 @@
+"""Metrics of a finished (or running) image run, after the fact: `gan-jax evaluate` / scripts/evaluate.py.
+
+`evaluate_workdir(workdir, metrics)` restores the run's checkpoints read-only from its
+`config.json` and `checkpoints/`, draws `num_samples` samples from the (EMA) generator on
+the fixed evaluation noise, computes the metrics against a split of the run's dataset, and
+appends one JSON line per metric to `WORKDIR/eval.jsonl`, each with its protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from gan_jax import evaluate, optim
+from gan_jax.checkpoint import Checkpointer
+from gan_jax.metrics import suite
+from gan_jax.models import build_models
+from gan_jax.state import create_state
+
+
+class EvaluationError(ValueError):
+    """A workdir or request that cannot be evaluated, with the reason and the fix."""
+
+
+def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
+    path = workdir / "config.json"
+    if not path.is_file():
+        raise EvaluationError(f"{workdir} has no config.json: not a gan_jax run directory (give the --workdir "
+                              "that `gan-jax train` wrote).")
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def select_steps(available: list[int], checkpoint: str) -> list[int]:
+    """'latest' | 'all' | a step number -> the checkpoint steps to evaluate."""
+    if not available:
+        raise EvaluationError("the run has no checkpoint yet.")
+    if checkpoint == "latest":
+        return [max(available)]
+    if checkpoint == "all":
+        return sorted(available)
+    try:
+        step = int(checkpoint)
+    except ValueError:
+        raise EvaluationError(f"--checkpoint must be latest, all or a step number, got {checkpoint!r}.") from None
+    if step not in available:
+        raise EvaluationError(f"no checkpoint at step {step}; available: {', '.join(map(str, sorted(available)))}.")
+    return [step]
+
+
+def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | None
+                    ) -> tuple[str, np.ndarray, int]:
+    """(dataset name, images of the split in [-1, 1] as the run saw them, number of classes or 0)."""
+    kind, _, name = config.data.source.partition(":")
+    if config.data.source == "stacked:mnist":
+        from gan_jax.data import stacked
+
+        data = ml_collections.ConfigDict({"data_dir": data_dir or config.data.get("data_dir"),
+                                          "manual_dir": manual_dir or config.data.get("manual_dir"),
+                                          "num_train": config.data.num_train})
+        images, _ = stacked.load_stacked_mnist(data, split, config.seed)
+        return "stacked_mnist", images.astype(np.float32) / 127.5 - 1.0, 1000
+    if kind != "tfds":
+        raise EvaluationError(f"image metrics need an image dataset; this run trains on {config.data.source!r} "
+                              "(its mode metrics are in metrics.jsonl).")
+    from gan_jax.data.tfds_images import load_tfds_arrays
+
+    kwargs = {k: config.data[k] for k in ("resolution", "crop") if k in config.data}
+    images, _, info = load_tfds_arrays(name, split, data_dir=data_dir or config.data.get("data_dir"),
+                                       manual_dir=manual_dir or config.data.get("manual_dir"), **kwargs)
+    return name, images.astype(np.float32) / 127.5 - 1.0, info.get("num_classes") or 0
+
+
+def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint: str = "latest",
+                     num_samples: int = 10_000, split: str = "test", num_real: int | None = None,
+                     data_dir: str | None = None, manual_dir: str | None = None,
+                     inception_weights: str | None = None, classifier_dir: str | None = None,
+                     use_ema: bool = True, log=print) -> list[dict[str, Any]]:
+    """Evaluates the selected checkpoints of `workdir`; appends to and returns the eval.jsonl records."""
+    workdir = pathlib.Path(workdir)
+    config = load_config(workdir)
+    dataset, real, num_classes = load_real_split(config, split, data_dir, manual_dir)
+    num_real = min(num_real or num_samples, len(real))
+    g_model, d_model = build_models(config.model, real.shape[1:])
+    like = create_state(config, g_model, d_model, real.shape[1:],
+                        optim.make_optimizer(config, config.optim.g_lr, 1),
+                        optim.make_optimizer(config, config.optim.d_lr, config.n_critic))
+    if not (workdir / "checkpoints").is_dir():
+        raise EvaluationError(f"{workdir} has no checkpoints/ folder: the run saved no checkpoint yet.")
+    checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
+    steps = select_steps(checkpointer.all_steps(), checkpoint)
+
+    extractor = classifier = None
+    if any(m in suite.INCEPTION_METRICS for m in metrics):
+        from gan_jax.metrics import inception
+
+        extractor = inception.FeatureExtractor.from_file(inception_weights)
+    if any(m in suite.CLASSIFIER_METRICS for m in metrics):
+        from gan_jax.metrics.classifier import MNISTClassifier
+
+        classifier = MNISTClassifier.load(classifier_dir)
+
+    records = []
+    for step in steps:
+        state, _ = checkpointer.restore(step, like)
+        start = time.perf_counter()
+        samples = evaluate.generate(g_model, state, num_samples, config.model, use_ema, num_classes=num_classes)
+        step_records = []
+        if extractor is not None:
+            step_records += suite.inception_records(metrics, samples, real, num_real, dataset, split, extractor)
+        if classifier is not None:
+            step_records += suite.classifier_records(metrics, samples, real, num_real, dataset, split, classifier)
+        generator = "ema" if (use_ema and state.g_ema is not None) else "raw"
+        for record in step_records:
+            record.update(step=step, generator=generator, seconds=round(time.perf_counter() - start, 1))
+        records += step_records
+        with open(workdir / "eval.jsonl", "a") as f:
+            for record in step_records:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        log(f"step {step}: " + ", ".join(f"{r['metric']} {r['value']:.4g}" for r in step_records))
+    checkpointer.close()
+    return records
+
+
+def format_table(records: list[dict[str, Any]]) -> str:
+    """One row per (step, metric), with the protocol that makes the number comparable."""
+    rows = [f"{'step':>8}  {'metric':<26} {'value':>10} {'± std':>9}  protocol"]
+    for r in records:
+        p = r["protocol"]
+        parts = [f"N={p['num_samples']} {r['generator']} G"]
+        if "num_real" in p:
+            parts[0] += f" vs {p['num_real']} {p['dataset']} {p['split']}"
+        parts.append(p["network"])
+        if "resizer" in p:
+            parts.append(f"resize {p['resizer'].split(' ')[0]}")
+        std = f"{r['std']:.3g}" if "std" in r else ""
+        rows.append(f"{r['step']:>8}  {r['metric']:<26} {r['value']:>10.4f} {std:>9}  {', '.join(parts)}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
+    """Command line: `gan-jax evaluate --workdir DIR --metrics fid,kid,is,pr [...]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Metrics of a trained image run's checkpoints; appends to WORKDIR/eval.jsonl.")
+    parser.add_argument("--workdir", required=True, help="run directory written by `gan-jax train`")
+    parser.add_argument("--metrics", default="fid",
+                        help=f"comma-separated, of: {', '.join(suite.ALL_METRICS)} (pr = precision/recall, "
+                             "dc = density/coverage)")
+    parser.add_argument("--checkpoint", default="latest", help="latest | all | STEP")
+    parser.add_argument("--num_samples", type=int, default=10_000, help="generated samples (default 10000)")
+    parser.add_argument("--num_real", type=int, default=None, help="real images of the split (default num_samples)")
+    parser.add_argument("--split", default="test", help="real split to compare with (default test)")
+    parser.add_argument("--data_dir", default=None, help="tfds data_dir (default: the run's data.data_dir)")
+    parser.add_argument("--manual_dir", default=None, help="tfds manual_dir (default: the run's data.manual_dir)")
+    parser.add_argument("--inception_weights", default=None, help="Inception weights file (see gan_jax/metrics/inception.py)")
+    parser.add_argument("--classifier", default=None, help="trained MNIST classifier folder (scripts/train_classifier.py)")
+    parser.add_argument("--no_ema", action="store_true", help="evaluate the raw generator, not its EMA")
+    args = parser.parse_args(argv)
+
+    from gan_jax.data.tfds_images import DatasetFormatError, DatasetUnavailableError
+    from gan_jax.metrics.inception import InceptionWeightsError
+
+    try:
+        metrics = suite.parse_metrics(args.metrics)
+        if args.num_samples < 2:
+            raise EvaluationError("--num_samples must be at least 2.")
+        records = evaluate_workdir(args.workdir, metrics, args.checkpoint, args.num_samples, args.split,
+                                   args.num_real, args.data_dir, args.manual_dir, args.inception_weights,
+                                   args.classifier, use_ema=not args.no_ema)
+    except (EvaluationError, suite.MetricError, InceptionWeightsError, FileNotFoundError, DatasetUnavailableError,
+            DatasetFormatError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    print(format_table(records))
+    print(f"Written to {pathlib.Path(args.workdir) / 'eval.jsonl'}")
+    return 0

@@ -1,0 +1,115 @@
+"""Classifier metrics: training, Orbax round trip, label statistics and Stacked MNIST modes, by hand."""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+from gan_jax.metrics import classifier, suite
+
+
+def _toy_digits(num, seed=0):
+    """10 'digit' classes: class k is a bright 7x7 block at one of 10 positions, plus noise (uint8)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, num)
+    images = rng.integers(0, 60, (num, 28, 28, 1))
+    for i, k in enumerate(labels):
+        r, c = divmod(int(k), 4)
+        images[i, 7 * r:7 * r + 7, 7 * c:7 * c + 7, 0] = 255
+    return images.astype(np.uint8), labels
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, y = _toy_digits(2000)
+    params = classifier.train_classifier(x, y, num_steps=100, batch_size=64, seed=0)
+    return classifier.MNISTClassifier(params, {"name": "toy_cnn", "test_accuracy": 1.0})
+
+
+def test_trains_and_round_trips_through_orbax(trained, tmp_path):
+    x, y = _toy_digits(300, seed=1)
+    assert trained.accuracy(x, y) > 0.97
+    trained.save(tmp_path / "clf")
+    loaded = classifier.MNISTClassifier.load(tmp_path / "clf")
+    np.testing.assert_array_equal(loaded.predict(x), trained.predict(x))
+    np.testing.assert_allclose(loaded.features(x), trained.features(x), rtol=1e-6)
+    assert loaded.meta["name"] == "toy_cnn" and loaded.features(x).shape == (300, 128)
+    with pytest.raises(FileNotFoundError, match="train_classifier.py"):
+        classifier.MNISTClassifier.load(tmp_path / "nothing")
+
+
+def test_stacked_modes_read_each_channel(trained):
+    x, y = _toy_digits(500, seed=2)
+    stacked, modes = classifier.stack_digits(x, y, 200, seed=3)
+    assert stacked.shape == (200, 28, 28, 3) and stacked.dtype == np.uint8
+    # Each channel is one of the source digits, and the mode is 100 l_R + 10 l_G + l_B.
+    for c in range(3):
+        matches = [np.flatnonzero((x[:, :, :, 0] == stacked[i, :, :, c]).all(axis=(1, 2))) for i in range(5)]
+        assert all(len(m) >= 1 for m in matches)
+    assert modes.min() >= 0 and modes.max() < 1000
+    predicted = trained.predict_stacked(stacked.astype(np.float32) / 127.5 - 1.0)
+    assert np.mean(predicted == modes) > 0.9
+
+
+def test_stacked_mnist_modes_and_kl_by_hand():
+    # 4 modes hit, with shares 1/2, 1/4, 1/8, 1/8: KL(p || U_1000) = sum p log(1000 p).
+    modes = np.array([7] * 4 + [42] * 2 + [999] + [0])
+    p = np.array([0.5, 0.25, 0.125, 0.125])
+    result = classifier.stacked_mnist_modes(modes)
+    assert result["modes"] == 4
+    np.testing.assert_allclose(result["kl"], np.sum(p * np.log(1000 * p)))
+    everything = classifier.stacked_mnist_modes(np.arange(1000).repeat(26))
+    assert everything == {"modes": 1000.0, "kl": pytest.approx(0.0, abs=1e-12)}
+
+
+def test_label_statistics_by_hand():
+    balanced = classifier.label_statistics(np.arange(10).repeat(5))
+    np.testing.assert_allclose(balanced["entropy"], np.log(10))
+    np.testing.assert_allclose(balanced["kl_uniform"], 0.0, atol=1e-12)
+    assert balanced["classes_hit"] == 10 and balanced["max_class_fraction"] == 0.1
+    collapsed = classifier.label_statistics(np.array([3, 3, 3, 8]))
+    np.testing.assert_allclose(collapsed["entropy"], -(0.75 * np.log(0.75) + 0.25 * np.log(0.25)))
+    assert collapsed["classes_hit"] == 2 and collapsed["max_class_fraction"] == 0.75
+
+
+def test_classifier_records_fid_mnist_and_labels(trained, tmp_path):
+    x, y = _toy_digits(400, seed=4)
+    real = x.astype(np.float32) / 127.5 - 1.0
+    from gan_jax.metrics import fid
+
+    # Samples of only class 0: label entropy 0; FID-MNIST far from the balanced real set.
+    only_zero = real[y == 0][:40]
+    records = suite.classifier_records(["fid_mnist", "labels"], only_zero, real, 200, "toy", "test", trained,
+                                       cache_dir=tmp_path)
+    by_name = {r["metric"]: r for r in records}
+    assert by_name["labels/classes_hit"]["value"] == 1 and by_name["labels/entropy"]["value"] == 0
+    from gan_jax.metrics import reference
+
+    expected = fid.fid_from_features(trained.features(real[reference.select(400, 200)]), trained.features(only_zero))
+    np.testing.assert_allclose(by_name["fid_mnist"]["value"], expected, rtol=1e-9)
+    assert by_name["fid_mnist"]["protocol"] == {"num_samples": 40, "num_real": 200, "dataset": "toy",
+                                                "split": "test", "network": trained.name}
+    with pytest.raises(suite.MetricError, match="3-channel"):
+        suite.classifier_records(["stacked_mnist"], only_zero, real, 200, "toy", "test", trained)
+
+
+def test_parse_metrics():
+    assert suite.parse_metrics("fid, kid,pr") == ["fid", "kid", "pr"]
+    with pytest.raises(suite.MetricError, match="fdi"):
+        suite.parse_metrics("fdi")
+
+
+@pytest.mark.usefixtures("_mocked_download")
+def test_stacked_mnist_source_and_experiment():
+    import tensorflow_datasets as tfds
+
+    from gan_jax import config as config_lib
+    from gan_jax.data import get_dataset
+
+    config = config_lib.load_config(str(pathlib.Path(__file__).resolve().parent.parent / "experiments" / "stacked_mnist_dcgan.py") + ":data.num_train=50")
+    with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
+        iterator, spec = get_dataset(config.data, batch_size=10, seed=0)
+        batch = next(iterator)
+    assert spec.shape == (28, 28, 3) and spec.num_classes == 1000 and spec.num_examples == 50
+    assert batch["x"].shape == (10, 28, 28, 3) and batch["x"].min() >= -1 and batch["x"].max() <= 1
+    assert batch["label"].min() >= 0 and batch["label"].max() < 1000

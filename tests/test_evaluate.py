@@ -1,0 +1,129 @@
+"""`gan-jax evaluate` on a real (tiny) MNIST run over tfds mock data: records, protocol, eval.jsonl, errors."""
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax import cli
+from gan_jax import config as config_lib
+from gan_jax import evaluate_checkpoints
+from gan_jax.metrics import classifier, fid, inception, reference
+from gan_jax.train import train_and_evaluate
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from tensorflow_datasets.testing import mocking
+
+    from gan_jax.data import tfds_images
+
+    workdir = tmp_path_factory.mktemp("run")
+    config = config_lib.load_config(str(ROOT / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tfds_images, "_check_online", lambda builder: None)
+        mp.setattr(mocking, "_getitems", lambda keys, generator, serialized=False:
+                   [mocking._getitem(None, k, generator, serialized) for k in keys])
+        with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
+            train_and_evaluate(config, workdir, progress=False)
+    return workdir
+
+
+@pytest.fixture
+def mock_mnist(_mocked_download):
+    with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
+        yield
+
+
+@pytest.fixture(scope="module")
+def untrained_classifier(tmp_path_factory):
+    params = classifier.CNN().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))["params"]
+    directory = tmp_path_factory.mktemp("clf") / "mnist_cnn"
+    classifier.MNISTClassifier(jax.device_get(params), {"name": "untrained_cnn"}).save(directory)
+    return directory
+
+
+@pytest.mark.usefixtures("mock_mnist")
+def test_classifier_metrics_of_a_run(run_dir, untrained_classifier, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # reference features cache
+    records = evaluate_checkpoints.evaluate_workdir(run_dir, ["fid_mnist", "labels"], num_samples=30,
+                                                    classifier_dir=str(untrained_classifier), log=lambda s: None)
+    names = [r["metric"] for r in records]
+    assert names == ["fid_mnist", "labels/entropy", "labels/kl_uniform", "labels/classes_hit",
+                     "labels/max_class_fraction"]
+    lines = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+    assert lines[-len(records):] == records
+    fid_record = records[0]
+    assert fid_record["protocol"] == {"num_samples": 30, "num_real": 30, "dataset": "mnist", "split": "test",
+                                      "network": "untrained_cnn"}
+    config = evaluate_checkpoints.load_config(run_dir)
+    assert fid_record["generator"] == ("ema" if config.ema.decay > 0 else "raw") and fid_record["step"] > 0
+    # The same number from the pieces: the generator's fixed-noise samples and the real subset.
+    _, real, _ = evaluate_checkpoints.load_real_split(config, "test", None, None)
+    model = classifier.MNISTClassifier.load(untrained_classifier)
+    samples = _samples(run_dir, 30)
+    expected = fid.fid_from_features(model.features(real[reference.select(len(real), 30)]), model.features(samples))
+    np.testing.assert_allclose(fid_record["value"], expected, rtol=1e-9)
+
+
+def _samples(run_dir, num):
+    from gan_jax import evaluate, optim
+    from gan_jax.checkpoint import Checkpointer
+    from gan_jax.models import build_models
+    from gan_jax.state import create_state
+
+    config = evaluate_checkpoints.load_config(run_dir)
+    g, d = build_models(config.model, (28, 28, 1))
+    like = create_state(config, g, d, (28, 28, 1), optim.make_optimizer(config, config.optim.g_lr),
+                        optim.make_optimizer(config, config.optim.d_lr, config.n_critic))
+    ckpt = Checkpointer(run_dir / "checkpoints", 3, read_only=True)
+    state, _ = ckpt.restore(ckpt.latest_step(), like)
+    return evaluate.generate(g, state, num, config.model)
+
+
+def _have_inception():
+    try:
+        inception.find_weights(download=False)
+        return True
+    except inception.InceptionWeightsError:
+        return False
+
+
+@pytest.mark.skipif(not _have_inception(), reason=f"no Inception weights (set ${inception.ENV_VAR}; .ci/run does)")
+@pytest.mark.usefixtures("mock_mnist")
+def test_inception_metrics_and_table_from_the_command_line(run_dir, tmp_path, monkeypatch, capsys):
+    weights = str(inception.find_weights(download=False))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # reference features cache
+    code = cli.main(["evaluate", "--workdir", str(run_dir), "--metrics", "fid,kid,pr", "--num_samples", "10",
+                     "--inception_weights", weights])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    for name in ("fid", "kid", "precision", "recall"):
+        assert f" {name} " in out
+    records = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+    fid_record = [r for r in records if r["metric"] == "fid"][-1]
+    assert fid_record["protocol"]["network"] == inception.NETWORK_NAME
+    assert fid_record["protocol"]["resizer"].startswith("clean")
+    assert fid_record["protocol"]["num_samples"] == 10 and fid_record["value"] > 0
+
+
+@pytest.mark.usefixtures("mock_mnist")
+def test_clear_errors(run_dir, tmp_path, capsys):
+    assert cli.main(["evaluate", "--workdir", str(tmp_path), "--metrics", "fid"]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--workdir", str(run_dir), "--metrics", "fdi"]) == 2
+    assert "Unknown metric" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--workdir", str(run_dir), "--metrics", "labels", "--checkpoint", "7"]) == 2
+    assert "no checkpoint at step 7" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--workdir", str(run_dir), "--metrics", "labels",
+                     "--classifier", str(tmp_path / "none")]) == 2
+    assert "train_classifier.py" in capsys.readouterr().err
+    with pytest.raises(evaluate_checkpoints.EvaluationError, match="latest, all or a step"):
+        evaluate_checkpoints.select_steps([10, 20], "newest")
+    assert evaluate_checkpoints.select_steps([20, 10], "all") == [10, 20]
