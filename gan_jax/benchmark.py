@@ -1,0 +1,333 @@
+"""Throughput of the train step for BENCHMARKS.md section 2's architectures, optionally against PyTorch.
+
+Each measurement runs in its own process, so compile times are those of a fresh start
+(cold: an empty persistent compilation cache; warm: the cache the cold run filled) and
+peak host memory is that of one architecture. With `--compare-torch`, every repeat runs
+gan_jax and then `torch_reference.py` on the same architecture, one after the other, so
+both see the same load on a shared machine; ratios gan_jax / PyTorch are reported as
+min / median / max over the repeats.
+
+    gan-jax benchmark --arch all --seconds 10 --repeats 3 --compare-torch
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_TORCH_REFERENCE = ROOT.parent / "shared" / "bench" / "torch_reference.py"
+
+# arch -> (experiment file, overrides that give BENCHMARKS.md's networks, one example's shape)
+ARCHS = {
+    "seed_mlp": ("seed_mlp_mnist.py", {}, (28, 28, 1)),
+    "dcgan_mnist": ("mnist_dcgan.py", {}, (28, 28, 1)),
+    "toy_pacgan": ("grid25.py", {"pack": 1}, (2,)),  # the reference D judges one point at a time
+}
+
+# Dense peak throughput (FLOP/s) per device kind, for the MFU estimate: (float32, bfloat16).
+PEAK_FLOPS = {"H100": (67e12, 989e12), "H200": (67e12, 989e12), "A100": (19.5e12, 312e12)}
+
+
+def _config(arch: str, overrides: dict):
+    from gan_jax import config as config_lib
+
+    file, arch_overrides, _ = ARCHS[arch]
+    config = config_lib.load_config(str(ROOT / "experiments" / file))
+    config.unlock()
+    config_lib.apply_overrides(config, {**arch_overrides, **overrides})
+    config.lock()
+    return config
+
+
+def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
+    """Compiles and times `arch`'s fused step in this process; returns one result row."""
+    compile_start = time.perf_counter()
+    import jax
+    import numpy as np
+
+    from gan_jax import optim, startup
+    from gan_jax.models import build_models
+    from gan_jax.state import count_params, create_state
+    from gan_jax.step import fuse_steps, make_train_step
+
+    startup.enable_compilation_cache()
+    config = _config(arch, overrides)
+    shape = ARCHS[arch][2]
+    g_model, d_model = build_models(config.model, shape)
+    g_tx = optim.make_optimizer(config, config.optim.g_lr, 1)
+    d_tx = optim.make_optimizer(config, config.optim.d_lr, config.n_critic)
+    state = create_state(config, g_model, d_model, shape, g_tx, d_tx)
+    g_params, d_params = count_params(state.g.params), count_params(state.d.params)
+    k, batch_size = config.steps_per_dispatch, config.batch_size
+    # Random real data, fixed on the device, like the PyTorch reference: the step alone is timed.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (k, config.n_critic, batch_size) + shape).astype(np.float32)
+    device = jax.devices()[0]
+    batch = jax.device_put({"x": x}, device)
+    state = jax.device_put(state, device)
+    step = jax.jit(fuse_steps(make_train_step(config, g_model, d_model, g_tx, d_tx)), donate_argnums=0)
+    setup_sec = time.perf_counter() - compile_start
+
+    start = time.perf_counter()
+    compiled = step.lower(state, batch).compile()
+    compile_sec = time.perf_counter() - start
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops_per_step = float(cost.get("flops", 0.0)) / k if cost else 0.0
+
+    for _ in range(max(1, -(-warmup // k))):
+        state, metrics = compiled(state, batch)
+    jax.block_until_ready(state)
+    dispatches, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        state, metrics = compiled(state, batch)  # no host sync inside the timed loop
+        dispatches += 1
+    jax.block_until_ready((state, metrics))
+    elapsed = time.perf_counter() - start
+    if not all(np.isfinite(float(v)) for v in jax.device_get(metrics).values()):
+        raise FloatingPointError(f"{arch}: non-finite metrics during the benchmark")
+
+    steps_per_s = dispatches * k / elapsed
+    row = {
+        "arch": arch, "batch": batch_size, "steps_per_dispatch": k, "steps": dispatches * k,
+        "seconds": round(elapsed, 3), "steps_per_s": round(steps_per_s, 2),
+        "samples_per_s": round(steps_per_s * batch_size, 1), "g_params": g_params, "d_params": d_params,
+        "compile_s": round(compile_sec, 3), "setup_s": round(setup_sec, 3),
+        "flops_per_step": flops_per_step,
+        "peak_host_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "device": device.device_kind, "backend": jax.default_backend(),
+        "overrides": {k_: str(v) for k_, v in overrides.items()},
+    }
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "peak_bytes_in_use" in stats:
+        row["device_peak_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
+    peak = next((v for name, v in PEAK_FLOPS.items() if name in device.device_kind), None)
+    if peak and flops_per_step:
+        row["mfu_f32"] = round(flops_per_step * steps_per_s / peak[0], 4)
+    return row
+
+
+def _worker(args) -> int:
+    overrides = dict(json.loads(args.overrides))
+    print(json.dumps(measure(args.worker, args.seconds, args.warmup, overrides)), flush=True)
+    return 0
+
+
+def _last_json(text: str, what: str) -> list[dict]:
+    rows = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    if not rows:
+        raise RuntimeError(f"{what} printed no result:\n{text[-3000:]}")
+    return rows
+
+
+def _run(cmd: list[str], env: dict, what: str) -> list[dict]:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return _last_json(proc.stdout, what)
+
+
+def _ratio_stats(values: list[float]) -> dict:
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3), "max": round(max(values), 3)}
+
+
+def versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "machine": platform.machine(), "cpu": _cpu_name(),
+           "cpu_count": os.cpu_count()}
+    for name in ("jax", "jaxlib", "flax", "optax", "numpy", "torch"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _cpu_name() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def format_table(rows: list[dict]) -> str:
+    head = ["arch", "G / D params", "batch", "k", "steps/s", "samples/s", "compile cold s", "compile warm s",
+            "peak host MB", "device MB", "torch steps/s", "ratio min / med / max"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        ratio = r.get("ratio")
+        cells = [r["arch"], f"{r['g_params']:,} / {r['d_params']:,}", str(r["batch"]), str(r["steps_per_dispatch"]),
+                 f"{r['steps_per_s']:.1f}", f"{r['samples_per_s']:.0f}", f"{r['compile_cold_s']:.2f}",
+                 f"{r['compile_warm_s']:.2f}" if r.get("compile_warm_s") is not None else "-",
+                 f"{r['peak_host_mb']:.0f}", f"{r['device_peak_mb']:.0f}" if "device_peak_mb" in r else "-",
+                 f"{r['torch_steps_per_s']:.1f}" if "torch_steps_per_s" in r else "-",
+                 f"{ratio['min']:.2f} / {ratio['median']:.2f} / {ratio['max']:.2f}" if ratio else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_benchmark(archs: list[str], seconds: float, repeats: int, warmup: int, overrides: dict,
+                  torch_reference: pathlib.Path | None, xla_flags: str | None, torch_threads: int = 0,
+                  log=print) -> list[dict]:
+    """Measures every arch `repeats` times (alternating with PyTorch when given); one summary row each."""
+    cache_dir = tempfile.mkdtemp(prefix="gan_jax_bench_cache_")  # empty: the first run compiles cold
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache_dir, GAN_JAX_COMPILATION_CACHE="1")
+    if xla_flags is not None:
+        env["XLA_FLAGS"] = xla_flags
+    rows = []
+    for arch in archs:
+        runs, torch_runs = [], []
+        for r in range(repeats):
+            cmd = [sys.executable, "-m", "gan_jax.benchmark", "--worker", arch, "--seconds", str(seconds),
+                   "--warmup", str(warmup), "--overrides", json.dumps(overrides)]
+            runs.append(_run(cmd, env, f"gan_jax benchmark of {arch}")[-1])
+            log(f"  {arch} repeat {r + 1}/{repeats}: gan_jax {runs[-1]['steps_per_s']:.1f} steps/s "
+                f"(compile {runs[-1]['compile_s']:.2f} s)")
+            if torch_reference is not None:
+                tcmd = [sys.executable, str(torch_reference), "--arch", arch, "--seconds", str(seconds),
+                        "--warmup", str(warmup), "--threads", str(torch_threads)]
+                torch_runs.append(_run(tcmd, dict(os.environ), f"PyTorch reference {torch_reference}")[-1])
+                log(f"  {arch} repeat {r + 1}/{repeats}: torch   {torch_runs[-1]['steps_per_s']:.1f} steps/s")
+        speeds = [x["steps_per_s"] for x in runs]
+        median_run = sorted(runs, key=lambda x: x["steps_per_s"])[len(runs) // 2]
+        row = {**median_run, "steps_per_s_all": speeds, "compile_cold_s": runs[0]["compile_s"],
+               "compile_warm_s": statistics.median(x["compile_s"] for x in runs[1:]) if repeats > 1 else None,
+               "peak_host_mb": max(x["peak_host_mb"] for x in runs)}
+        row.pop("compile_s")
+        if torch_runs:
+            t = torch_runs
+            row.update(torch_steps_per_s=statistics.median(x["steps_per_s"] for x in t),
+                       torch_steps_per_s_all=[x["steps_per_s"] for x in t], torch_version=t[0]["torch"],
+                       torch_threads=t[0]["threads"], torch_g_params=t[0]["g_params"],
+                       torch_d_params=t[0]["d_params"],
+                       ratio=_ratio_stats([a["steps_per_s"] / b["steps_per_s"] for a, b in zip(runs, t)]))
+            if (row["g_params"], row["d_params"]) != (row["torch_g_params"], row["torch_d_params"]):
+                log(f"  WARNING {arch}: parameter counts differ from PyTorch's "
+                    f"({row['g_params']}/{row['d_params']} vs {row['torch_g_params']}/{row['torch_d_params']})")
+        rows.append(row)
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    return rows
+
+
+def measure_startup(experiment: str, overrides: dict, log=print) -> dict:
+    """Process start to first step done of `scripts/train.py --config EXPERIMENT`, three ways.
+
+    Each run is a fresh process training one dispatch (`num_steps = steps_per_dispatch`), so
+    it compiles exactly the main job's step. Order: an uncounted run that prepares the data,
+    no cache, cold cache (empty directory), warm cache (the directory the cold run filled).
+    """
+    from gan_jax import config as config_lib
+    from gan_jax.cli import resolve_config_path
+
+    spec = resolve_config_path(experiment)
+    config = config_lib.load_config(spec)
+    k = overrides.get("steps_per_dispatch", config.steps_per_dispatch)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="gan_jax_startup_"))
+    flags = [f"--config.{key}={value}" for key, value in {**overrides, "num_steps": k}.items()]
+    out = {"experiment": experiment, "steps": int(k)}
+    for name, cache in [("prepare", "0"), ("no_cache", "0"), ("cold", "1"), ("warm", "1")]:
+        env = dict(os.environ, GAN_JAX_COMPILATION_CACHE=cache, GAN_JAX_CACHE_DIR=str(tmp / "cache"))
+        env.pop("JAX_COMPILATION_CACHE_DIR", None)
+        workdir = tmp / name
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--config", spec, "--workdir",
+                               str(workdir), "--quiet", *flags], env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"start-up run {name} of {experiment} failed:\n{proc.stderr[-3000:]}")
+        summary = json.loads((workdir / "summary.json").read_text())
+        if name != "prepare":
+            out[f"first_step_s_{name}"] = round(summary["first_step_sec"], 2)
+            out[f"process_wall_s_{name}"] = round(wall, 2)
+            log(f"  {experiment} {name}: first step done {summary['first_step_sec']:.2f} s after process start "
+                f"(whole process {wall:.2f} s)")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gan-jax benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="all", help=f"comma-separated, from {', '.join(ARCHS)}, or all")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per arch (the first compiles cold)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps after compiling")
+    parser.add_argument("--compare-torch", nargs="?", const=str(DEFAULT_TORCH_REFERENCE), default=None,
+                        metavar="PATH", help=f"also run the PyTorch reference (default {DEFAULT_TORCH_REFERENCE})")
+    parser.add_argument("--json", default="runs/benchmark.json", help="where to write the results")
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="torch.set_num_threads for the reference (0: torch's default, one per core)")
+    parser.add_argument("--xla-flags", default=None, help="XLA_FLAGS for the gan_jax processes")
+    parser.add_argument("--startup", default=None, metavar="EXPERIMENTS",
+                        help="instead: time process start to first step done of these experiments "
+                             "(comma-separated names), without, cold and warm compilation cache")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args(argv)
+    if args.worker:
+        return _worker(args)
+    from gan_jax import config as config_lib
+
+    try:
+        rest, overrides = config_lib.split_overrides(rest)
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        archs = list(ARCHS) if args.arch == "all" else args.arch.split(",")
+        unknown = [a for a in archs if a not in ARCHS]
+        if unknown:
+            raise config_lib.ConfigError(f"Unknown --arch {', '.join(unknown)}; use {', '.join(ARCHS)} or all.")
+        if args.repeats < 1 or args.seconds <= 0:
+            raise config_lib.ConfigError("--repeats must be >= 1 and --seconds > 0.")
+        for arch in archs if not args.startup else []:  # refuse a bad --config.KEY before any measurement
+            _config(arch, overrides)
+    except config_lib.ConfigError as e:
+        print(f"gan-jax benchmark: {e}", file=sys.stderr)
+        return 2
+    if args.startup:
+        results = [measure_startup(name, overrides, log=lambda s: print(s, flush=True))
+                   for name in args.startup.split(",")]
+        out = pathlib.Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                   "versions": versions(), "startup": results}, indent=2) + "\n")
+        print(f"Results: {out}")
+        return 0
+    torch_reference = None
+    if args.compare_torch is not None:
+        torch_reference = pathlib.Path(args.compare_torch)
+        if not torch_reference.is_file():
+            print(f"gan-jax benchmark: no PyTorch reference at {torch_reference}; pass its path: "
+                  "--compare-torch PATH/torch_reference.py", file=sys.stderr)
+            return 2
+    info = versions()
+    print(f"gan-jax benchmark: {', '.join(archs)}; {args.repeats} x {args.seconds:g} s each; "
+          f"{info['cpu']} ({info['cpu_count']} CPUs); jax {info.get('jax')}"
+          + (f"; torch {info.get('torch')}" if torch_reference else ""), flush=True)
+    rows = run_benchmark(archs, args.seconds, args.repeats, args.warmup, overrides, torch_reference,
+                         args.xla_flags, args.torch_threads, log=lambda s: print(s, flush=True))
+    print(format_table(rows))
+    out = pathlib.Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "versions": info,
+                               "seconds": args.seconds, "repeats": args.repeats, "overrides": overrides,
+                               "xla_flags": args.xla_flags, "torch_threads": args.torch_threads, "rows": rows}, indent=2) + "\n")
+    print(f"Results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

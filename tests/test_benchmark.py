@@ -1,0 +1,54 @@
+"""The benchmark command: its configs build BENCHMARKS.md's networks, and it measures and reports."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from gan_jax import benchmark
+from gan_jax.models import build_models
+from gan_jax.state import count_params
+
+# BENCHMARKS.md section 2 (PyTorch counts, BatchNorm affine parameters included).
+TORCH_COUNTS = {"seed_mlp": (130_576, 117_121), "dcgan_mnist": (778_305, 138_561), "toy_pacgan": (486_402, 405_201)}
+BATCH_AND_ADAM = {"seed_mlp": (64, 2e-4, 0.5), "dcgan_mnist": (64, 2e-4, 0.5), "toy_pacgan": (100, 1e-4, 0.8)}
+
+
+@pytest.mark.parametrize("arch", list(benchmark.ARCHS))
+def test_benchmark_configs_are_the_reference_setups(arch):
+    config = benchmark._config(arch, {})
+    shape = benchmark.ARCHS[arch][2]
+    g, d = build_models(config.model, shape)
+    z = jnp.zeros((2, config.model.latent_dim))
+    gv = g.init(jax.random.key(0), z, train=False)
+    dv = d.init(jax.random.key(1), g.apply(gv, z, train=False), train=False)
+    assert (count_params(gv["params"]), count_params(dv["params"])) == TORCH_COUNTS[arch]
+    assert (config.batch_size, config.optim.g_lr, config.optim.b1) == BATCH_AND_ADAM[arch]
+    assert config.optim.d_lr == config.optim.g_lr and config.optim.name == "adam"
+    assert config.loss == "non_saturating" and config.n_critic == 1 and config.pack == 1
+
+
+def test_measure_reports_a_consistent_row():
+    row = benchmark.measure("seed_mlp", 0.3, 2, {"steps_per_dispatch": "2"})
+    assert row["steps_per_dispatch"] == 2 and row["steps"] % 2 == 0 and row["steps"] >= 2
+    assert row["steps_per_s"] == pytest.approx(row["steps"] / row["seconds"], rel=0.01)
+    assert row["samples_per_s"] == pytest.approx(row["steps_per_s"] * 64, rel=0.01)
+    assert row["peak_host_mb"] > 0 and row["compile_s"] > 0
+    assert (row["g_params"], row["d_params"]) == TORCH_COUNTS["seed_mlp"]
+
+
+def test_ratio_statistics_and_table():
+    assert benchmark._ratio_stats([2.0, 0.5, 1.0]) == {"min": 0.5, "median": 1.0, "max": 2.0}
+    row = {"arch": "seed_mlp", "g_params": 130_576, "d_params": 117_121, "batch": 64, "steps_per_dispatch": 50,
+           "steps_per_s": 300.0, "samples_per_s": 19200.0, "compile_cold_s": 3.0, "compile_warm_s": 1.0,
+           "peak_host_mb": 500.0, "torch_steps_per_s": 100.0, "ratio": {"min": 2.5, "median": 3.0, "max": 3.5}}
+    table = benchmark.format_table([row])
+    assert "| seed_mlp | 130,576 / 117,121 | 64 | 50 | 300.0 | 19200 |" in table
+    assert "2.50 / 3.00 / 3.50" in table
+
+
+def test_bad_arguments_are_refused(capsys, tmp_path):
+    assert benchmark.main(["--arch", "dcgan"]) == 2
+    assert "seed_mlp" in capsys.readouterr().err
+    assert benchmark.main(["--arch", "seed_mlp", "--compare-torch", str(tmp_path / "none.py")]) == 2
+    assert "--compare-torch PATH" in capsys.readouterr().err
+    assert benchmark.main(["--arch", "seed_mlp", "--config.optim.lrr=1"]) == 2
