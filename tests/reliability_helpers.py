@@ -1,0 +1,114 @@
+"""Shared pieces of the failure tests: one tiny grid25 run, spelled as CLI flags and as a config."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import sys
+
+import jax
+import numpy as np
+
+from gan_jax import config as config_lib
+from gan_jax.checkpoint import Checkpointer
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXPERIMENT = str(ROOT / "experiments" / "grid25.py")
+TINY = {"batch_size": "20", "steps_per_dispatch": "2", "n_critic": "1", "log_every_steps": "4",
+        "model.g_width": "16", "model.d_width": "8", "data.num_train": "400", "eval.num_samples": "100",
+        "keep_checkpoints": "3", "ema.decay": "0.9"}
+
+
+def flags(**overrides) -> dict[str, str]:
+    """The tiny run's config overrides, `a__b=v` meaning `a.b=v`."""
+    return {**TINY, **{k.replace("__", "."): str(v) for k, v in overrides.items()}}
+
+
+def config(**overrides):
+    """The config the CLI builds from `flags(**overrides)`."""
+    c = config_lib.load_config(EXPERIMENT)
+    c.unlock()
+    config_lib.apply_overrides(c, flags(**overrides))
+    c.lock()
+    return c
+
+
+def argv(workdir, **overrides) -> list[str]:
+    return ["--config", EXPERIMENT, "--workdir", str(workdir), "--quiet"] + [
+        f"--config.{k}={v}" for k, v in flags(**overrides).items()]
+
+
+def command(workdir, **overrides) -> list[str]:
+    return [sys.executable, str(ROOT / "scripts" / "train.py")] + argv(workdir, **overrides)
+
+
+def subprocess_env(cache_dir) -> dict[str, str]:
+    """The test process's environment (CPU, 4 host devices) plus a shared compilation cache."""
+    env = dict(os.environ)
+    env.update(JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONUNBUFFERED="1")
+    return env
+
+
+CACHE_OPTIONS = {"jax_compilation_cache_dir": None, "jax_persistent_cache_min_compile_time_secs": 0.0,
+                 "jax_persistent_cache_min_entry_size_bytes": 0}
+
+
+@contextlib.contextmanager
+def compilation_cache(path):
+    """A persistent compilation cache for the failure tests' many identical little runs.
+
+    Runs of one config compile the same programs; the cache (shared with the subprocesses
+    through `subprocess_env`) compiles each once. Numbers do not depend on it.
+    """
+    from jax.experimental.compilation_cache import compilation_cache as cc
+
+    previous = {name: getattr(jax.config, name) for name in CACHE_OPTIONS}
+    for name, value in {**CACHE_OPTIONS, "jax_compilation_cache_dir": str(path)}.items():
+        jax.config.update(name, value)
+    cc.reset_cache()
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            jax.config.update(name, value)
+        cc.reset_cache()
+
+
+def template(cfg):
+    from gan_jax import optim
+    from gan_jax.models import build_models
+    from gan_jax.state import create_state
+
+    g, d = build_models(cfg.model, (2,))
+    return create_state(cfg, g, d, (2,), optim.make_optimizer(cfg, cfg.optim.g_lr),
+                        optim.make_optimizer(cfg, cfg.optim.d_lr, cfg.n_critic))
+
+
+def restore(workdir, cfg, step=None):
+    """(state, meta) of a checkpoint (the latest by default), on the host."""
+    ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints", 10)
+    try:
+        state, meta = ckpt.restore(ckpt.latest_step() if step is None else step, template(cfg))
+    finally:
+        ckpt.close()
+    return jax.device_get(state), meta
+
+
+def assert_states_equal(a, b):
+    """Bitwise equality of everything a run carries on: networks, optimizers, EMA, step."""
+    la, lb = jax.tree.leaves((a.step, a.g, a.d, a.g_ema)), jax.tree.leaves((b.step, b.g, b.d, b.g_ema))
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def logged_steps(workdir, key="train/d_loss") -> list[int]:
+    lines = (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["step"] for line in lines if key in line]
+
+
+def checkpoint_steps(workdir) -> list[int]:
+    return sorted(int(p.name) for p in (pathlib.Path(workdir) / "checkpoints").iterdir() if p.name.isdigit())
