@@ -5,6 +5,13 @@ config key), and `runlocal` for a seconds-long smoke run.
 """
 
 from gan_jax.config import default_config, lock, parse_arg
+from gan_jax.sweep import product, seeds, zip_
+
+# PacGAN-Table-1-style study: four losses, WGAN with its gradient penalty and 5 critic steps.
+LOSSES = zip_(
+    loss=["non_saturating", "hinge", "wasserstein", "least_squares"],
+    **{"reg.gp_weight": [0.0, 0.0, 10.0, 0.0], "n_critic": [1, 1, 5, 1]},
+)
 
 
 def get_config(arg=None):
@@ -26,3 +33,8 @@ def get_config(arg=None):
     c.optim.b1 = 0.8
     parse_arg(c, arg)
     return lock(c)
+
+
+def get_sweep(arg=None):
+    """losses x seeds; `arg` is the number of seeds (default 10)."""
+    return product(LOSSES, seeds(int(arg) if arg else 10))

@@ -17,3 +17,8 @@ def get_config(arg=None):
     c.data.source = "synthetic:ring8"
     parse_arg(c, arg)
     return lock(c)
+
+
+def get_sweep(arg=None):
+    """The same losses x seeds study as grid25; `arg` is the number of seeds (default 10)."""
+    return _grid25.get_sweep(arg)

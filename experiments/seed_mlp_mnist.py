@@ -6,6 +6,7 @@ Offline, point tfds at the original files: --config.data.manual_dir=/path/to/mni
 """
 
 from gan_jax.config import default_config, lock, parse_arg
+from gan_jax.sweep import product, seeds
 
 
 def get_config(arg=None):
@@ -32,3 +33,9 @@ def get_config(arg=None):
     c.eval.num_samples = 64
     parse_arg(c, arg)
     return lock(c)
+
+
+def get_sweep(arg=None):
+    """Learning rate (both networks) x seeds; `arg` is the number of seeds (default 3)."""
+    lrs = [5e-5, 1e-4, 2e-4, 4e-4]
+    return product([{"optim.g_lr": lr, "optim.d_lr": lr} for lr in lrs], seeds(int(arg) if arg else 3))

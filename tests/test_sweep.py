@@ -1,0 +1,151 @@
+"""Sweeps: expansion helpers, the local runner end to end, and the report's statistics."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gan_jax import sweep
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_product_zip_and_seeds():
+    runs = sweep.product(sweep.zip_(loss=["a", "b"], n_critic=[1, 5]), sweep.seeds(2))
+    assert runs == [{"loss": "a", "n_critic": 1, "seed": 0}, {"loss": "a", "n_critic": 1, "seed": 1},
+                    {"loss": "b", "n_critic": 5, "seed": 0}, {"loss": "b", "n_critic": 5, "seed": 1}]
+    assert sweep.product(x=[1, 2], y=[3]) == [{"x": 1, "y": 3}, {"x": 2, "y": 3}]
+    with pytest.raises(ValueError, match="one length"):
+        sweep.zip_(a=[1, 2], b=[1])
+    assert sweep.run_name({"loss": "hinge", "reg.gp_weight": 10.0}) == "loss=hinge,reg.gp_weight=10.0"
+
+
+def test_experiment_sweeps_expand_and_check_keys():
+    runs = sweep.expand(str(ROOT / "experiments" / "grid25.py"), "3")
+    assert len(runs) == 12 and {r["loss"] for r in runs} == {"non_saturating", "hinge", "wasserstein",
+                                                              "least_squares"}
+    assert all(r["n_critic"] == 5 and r["reg.gp_weight"] == 10.0 for r in runs if r["loss"] == "wasserstein")
+    assert len(sweep.expand(str(ROOT / "experiments" / "seed_mlp_mnist.py"))) == 12
+
+
+def test_aggregate_mean_and_standard_error(tmp_path):
+    entries = []
+    values = {"a": [1.0, 2.0, 4.0], "b": [3.0, 3.0]}
+    for loss, vals in values.items():
+        for seed, v in enumerate(vals):
+            wd = tmp_path / f"{loss}{seed}"
+            wd.mkdir()
+            (wd / "summary.json").write_text(json.dumps({"metrics": {"eval/modes": v, "train/d_loss": 9.0}}))
+            entries.append({"name": f"{loss}{seed}", "overrides": {"loss": loss, "seed": seed}, "workdir": str(wd)})
+    keys, rows = sweep.aggregate({"config": "x", "runs": entries})
+    assert keys == ["loss"]
+    by = {r["group"]["loss"]: r for r in rows}
+    mean, se = by["a"]["metrics"]["eval/modes"]
+    assert mean == pytest.approx(np.mean(values["a"]))
+    assert se == pytest.approx(np.std(values["a"], ddof=1) / np.sqrt(3))
+    assert by["b"]["metrics"]["eval/modes"] == (3.0, 0.0) and by["b"]["n"] == 2
+    assert "train/d_loss" not in by["a"]["metrics"]
+
+
+def test_local_sweep_runs_resumes_and_reports(tmp_path):
+    exp = tmp_path / "tiny.py"
+    exp.write_text(
+        "import pathlib\n"
+        "from gan_jax.config import load_module, lock, parse_arg\n"
+        "from gan_jax.sweep import product, seeds\n"
+        f"_g = load_module({str(ROOT / 'experiments' / 'grid25.py')!r})\n"
+        "def get_config(arg=None):\n"
+        "    c = _g.get_config('runlocal'); c.unlock()\n"
+        "    c.num_steps = 20; c.steps_per_dispatch = 10; c.eval.num_samples = 200\n"
+        "    c.log_every_steps = c.eval_every_steps = c.ckpt_every_steps = 20\n"
+        "    parse_arg(c, arg); return lock(c)\n"
+        "def get_sweep(arg=None):\n"
+        "    return product(loss=['hinge', 'least_squares'], *[seeds(2)])\n")
+    cmd = [sys.executable, "-m", "gan_jax.cli", "sweep", "--config", str(exp), "--workdir", str(tmp_path / "s"),
+           "--processes", "2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    record = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert len(record["runs"]) == 4
+    for entry in record["runs"]:
+        summary = json.loads((pathlib.Path(entry["workdir"]) / "summary.json").read_text())
+        assert summary["step"] == 20
+        assert json.loads((pathlib.Path(entry["workdir"]) / "config.json").read_text())["loss"] == \
+            entry["overrides"]["loss"]
+    assert "| hinge | 2 |" in (tmp_path / "s" / "report.md").read_text()
+    # Rerunning finds every run finished and only reports.
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert again.returncode == 0 and "4 already finished, 0 to run" in again.stdout
+    rep = subprocess.run([sys.executable, "scripts/sweep.py", "--report", str(tmp_path / "s"), "--plot_metric",
+                          "modes", "--plot_x", "loss"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert rep.returncode == 0, rep.stderr
+    assert (tmp_path / "s" / "report.png").stat().st_size > 0
+    assert (tmp_path / "s" / "report.csv").read_text().startswith("loss,runs,eval/high_quality")
+
+
+def test_slurm_mode_writes_a_job_array(tmp_path):
+    cmd = [sys.executable, "-m", "gan_jax.cli", "sweep", "--config", str(ROOT / "experiments" / "grid25.py"),
+           "--sweep_arg", "2", "--workdir", str(tmp_path), "--mode", "slurm"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    script = (tmp_path / "sweep.sbatch").read_text()
+    assert "#SBATCH --array=0-7" in script and "run-one" in script
+
+
+def test_vmap_mode_matches_runs_made_one_by_one(tmp_path):
+    """4 runs (2 seeds x 2 learning rates) stacked and vmapped == the same 4 runs trained separately.
+
+    SGD: Adam's m / sqrt(v) turns rounding-level differences of near-zero gradients (a vmapped
+    matmul may sum in another order) into full-size steps, which would hide real mismatches
+    behind a loose tolerance.
+    """
+    import jax
+
+    from gan_jax import config as config_lib
+    from gan_jax import optim
+    from gan_jax.checkpoint import Checkpointer
+    from gan_jax.models import build_models
+    from gan_jax.state import create_state
+    from gan_jax.sweep_vmap import group_runs, run_vmap
+    from gan_jax.train import train_and_evaluate
+
+    exp = tmp_path / "tiny.py"
+    exp.write_text(
+        "from gan_jax.config import load_module, lock, parse_arg\n"
+        "from gan_jax.sweep import product, seeds\n"
+        f"_g = load_module({str(ROOT / 'experiments' / 'grid25.py')!r})\n"
+        "def get_config(arg=None):\n"
+        "    c = _g.get_config('runlocal'); c.unlock()\n"
+        "    c.num_steps = 20; c.steps_per_dispatch = 5; c.eval.num_samples = 200; c.batch_size = 40\n"
+        "    c.optim.name = 'sgd'; c.optim.g_lr = c.optim.d_lr = 0.01\n"
+        "    c.log_every_steps = c.eval_every_steps = 10; c.ckpt_every_steps = 20\n"
+        "    parse_arg(c, arg); return lock(c)\n"
+        "def get_sweep(arg=None):\n"
+        "    return product(seeds(2), **{'optim.g_lr': [0.01, 0.02]})\n")
+    spec = str(exp)
+    runs = sweep.expand(spec)
+    record = sweep.write_sweep(tmp_path / "v", spec, None, runs)
+    assert len(group_runs(spec, record["runs"])) == 1  # one compiled program for all four
+    assert len(group_runs(spec, [{"overrides": {"loss": "hinge"}}, {"overrides": {"loss": "hinge", "seed": 1}},
+                                 {"overrides": {"n_critic": 2}}])) == 2
+    run_vmap(record, log=lambda s: None)
+    for entry in record["runs"]:
+        config = config_lib.apply_overrides(config_lib.load_config(spec),
+                                            {k: str(v) for k, v in entry["overrides"].items()})
+        single = tmp_path / "single" / entry["name"]
+        train_and_evaluate(config, single, progress=False)
+        g, d = build_models(config.model, (2,))
+        like = create_state(config, g, d, (2,), optim.make_optimizer(config, config.optim.g_lr),
+                            optim.make_optimizer(config, config.optim.d_lr))
+        a, _ = Checkpointer(pathlib.Path(entry["workdir"]) / "checkpoints", 2, read_only=True).restore(20, like)
+        b, _ = Checkpointer(single / "checkpoints", 2, read_only=True).restore(20, like)
+        for x, y in zip(jax.tree.leaves(a.g.params) + jax.tree.leaves(a.d.params),
+                        jax.tree.leaves(b.g.params) + jax.tree.leaves(b.d.params)):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+        vm = [json.loads(line) for line in open(pathlib.Path(entry["workdir"]) / "metrics.jsonl")]
+        sg = [json.loads(line) for line in open(single / "metrics.jsonl")]
+        assert [r["step"] for r in vm] == [r["step"] for r in sg]
+        assert json.loads((pathlib.Path(entry["workdir"]) / "summary.json").read_text())["step"] == 20
