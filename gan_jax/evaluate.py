@@ -114,3 +114,35 @@ def image_pictures(g_model: nn.Module, state: GANState, model_config, num_classe
     labels = np.repeat(np.arange(rows) % max(num_classes, 1), steps) if conditional else None
     strip = generate(g_model, state, len(path_z), model_config, use_ema, labels=labels, z=jnp.asarray(path_z))
     return {"grid": writers.image_grid(grid, columns=columns), "interpolation": writers.image_grid(strip, steps)}
+
+
+def evaluate_and_save(g_model: nn.Module, state: GANState, spec: DataSpec, config, workdir: pathlib.Path,
+                      step: int, writer) -> dict[str, float]:
+    """One periodic evaluation of a run: pictures under `workdir/samples` (also sent to `writer`)
+    and the data kind's metrics, returned as {"eval/NAME": value}.
+
+    Points: the sample scatter and the mode metrics. Images: the fixed-noise grid (one row per
+    class when conditional) and a latent interpolation strip. Text: the text metrics and samples.
+    """
+    from gan_jax import writers
+
+    if spec.kind == "text":
+        from gan_jax import text_run
+
+        metrics = text_run.evaluate_text(g_model, state, spec, config, workdir, step, writer)
+        return {f"eval/{k}": v for k, v in metrics.items()}
+    picture = workdir / "samples" / f"step_{step:08d}.png"
+    metrics = {}
+    if spec.kind == "image":
+        pictures = image_pictures(g_model, state, config.model, spec.num_classes or 0, config.eval.use_ema)
+        writers.save_png(picture, pictures["grid"])
+        strip = workdir / "samples" / f"interpolation_{step:08d}.png"
+        writers.save_png(strip, pictures["interpolation"])
+        writer.write_image(step, "samples", picture)
+        writer.write_image(step, "interpolation", strip)
+    else:
+        samples = generate(g_model, state, config.eval.num_samples, config.model, config.eval.use_ema)
+        metrics = evaluate_samples(spec, samples)
+        save_samples_picture(picture, spec, samples, step, metrics)
+        writer.write_image(step, "samples", picture)
+    return {f"eval/{k}": v for k, v in metrics.items()}

@@ -17,23 +17,12 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from gan_jax import evaluate, optim
-from gan_jax.checkpoint import Checkpointer
+from gan_jax import evaluate, rundir
 from gan_jax.metrics import suite
-from gan_jax.models import build_models
-from gan_jax.state import create_state
 
 
 class EvaluationError(ValueError):
     """A workdir or request that cannot be evaluated, with the reason and the fix."""
-
-
-def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
-    path = workdir / "config.json"
-    if not path.is_file():
-        raise EvaluationError(f"{workdir} has no config.json: not a gan_jax run directory (give the --workdir "
-                              "that `gan-jax train` wrote).")
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
 def select_steps(available: list[int], checkpoint: str) -> list[int]:
@@ -83,16 +72,11 @@ def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint
                      use_ema: bool = True, log=print) -> list[dict[str, Any]]:
     """Evaluates the selected checkpoints of `workdir`; appends to and returns the eval.jsonl records."""
     workdir = pathlib.Path(workdir)
-    config = load_config(workdir)
+    config = rundir.read_config(workdir)
     dataset, real, num_classes = load_real_split(config, split, data_dir, manual_dir)
     num_real = min(num_real or num_samples, len(real))
-    g_model, d_model = build_models(config.model, real.shape[1:])
-    like = create_state(config, g_model, d_model, real.shape[1:],
-                        optim.make_optimizer(config, config.optim.g_lr, 1),
-                        optim.make_optimizer(config, config.optim.d_lr, config.n_critic))
-    if not (workdir / "checkpoints").is_dir():
-        raise EvaluationError(f"{workdir} has no checkpoints/ folder: the run saved no checkpoint yet.")
-    checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
+    g_model, _, like = rundir.template_state(config, real.shape[1:], num_classes)
+    checkpointer = rundir.open_checkpoints(workdir, config)
     steps = select_steps(checkpointer.all_steps(), checkpoint)
 
     extractor = classifier = None
@@ -174,7 +158,7 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
         records = evaluate_workdir(args.workdir, metrics, args.checkpoint, args.num_samples, args.split,
                                    args.num_real, args.data_dir, args.manual_dir, args.inception_weights,
                                    args.classifier, use_ema=not args.no_ema)
-    except (EvaluationError, suite.MetricError, InceptionWeightsError, FileNotFoundError, DatasetUnavailableError,
+    except (EvaluationError, rundir.RunDirError, suite.MetricError, InceptionWeightsError, FileNotFoundError, DatasetUnavailableError,
             DatasetFormatError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2

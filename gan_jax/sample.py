@@ -11,19 +11,14 @@ sample a line. The EMA generator is used when the run has one (`--raw` for the o
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 
 import jax
-import ml_collections
 import numpy as np
 
-from gan_jax import evaluate, optim
-from gan_jax.checkpoint import Checkpointer
+from gan_jax import evaluate, rundir
 from gan_jax.data import get_dataset
-from gan_jax.models import build_models
-from gan_jax.state import create_state
 
 
 class SampleError(ValueError):
@@ -32,24 +27,14 @@ class SampleError(ValueError):
 
 def load_run(workdir: pathlib.Path, checkpoint: str = "latest"):
     """(config, spec, generator module, restored state, step) of a run directory."""
-    path = workdir / "config.json"
-    if not path.is_file():
-        raise SampleError(f"{workdir} has no config.json: not a gan_jax run directory (give the --workdir "
-                          "that `gan-jax train` wrote).")
-    config = ml_collections.ConfigDict(json.loads(path.read_text()))
+    config = rundir.read_config(workdir)
     _, spec = get_dataset(config.data, min(config.batch_size, 1), config.seed)
-    num_classes = spec.num_classes or 0
-    g_model, d_model = build_models(config.model, spec.shape, num_classes=num_classes)
-    like = create_state(config, g_model, d_model, spec.shape, optim.make_optimizer(config, config.optim.g_lr, 1),
-                        optim.make_optimizer(config, config.optim.d_lr, config.n_critic), num_classes)
-    if not (workdir / "checkpoints").is_dir():
-        raise SampleError(f"{workdir} has no checkpoints/ folder yet: train first (or wait for the first save).")
-    checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints, read_only=True)
+    g_model, _, like = rundir.template_state(config, spec.shape, spec.num_classes or 0)
+    checkpointer = rundir.open_checkpoints(workdir, config)
     steps = checkpointer.all_steps()
-    if not steps:
-        raise SampleError(f"{workdir} holds no checkpoint yet.")
     step = max(steps) if checkpoint == "latest" else int(checkpoint)
     if step not in steps:
+        checkpointer.close()
         raise SampleError(f"no checkpoint at step {step}; available: {', '.join(map(str, steps))}.")
     state, _ = checkpointer.restore(step, like)
     checkpointer.close()

@@ -116,18 +116,8 @@ def run_group(config_spec: str, entries: list[dict], log: Callable[[str], None] 
 
     def run_eval(host, at_step):
         for i, c in enumerate(configs):
-            state = _unstack(host, i)
-            picture = workdirs[i] / "samples" / f"step_{at_step:08d}.png"
-            if spec.kind == "image":
-                pictures = evaluate.image_pictures(g_model, state, c.model, num_classes, c.eval.use_ema)
-                writers.save_png(picture, pictures["grid"])
-                metrics = {}
-            else:
-                samples = evaluate.generate(g_model, state, c.eval.num_samples, c.model, c.eval.use_ema)
-                metrics = evaluate.evaluate_samples(spec, samples)
-                evaluate.save_samples_picture(picture, spec, samples, at_step, metrics)
-            metric_writers[i].write_image(at_step, "samples", picture)
-            last_eval[i] = {f"eval/{name}": v for name, v in metrics.items()}
+            last_eval[i] = evaluate.evaluate_and_save(g_model, _unstack(host, i), spec, c, workdirs[i], at_step,
+                                                      metric_writers[i])
             metric_writers[i].write_scalars(at_step, last_eval[i])
 
     from gan_jax.train import crossed

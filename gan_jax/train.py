@@ -12,7 +12,6 @@ from typing import Any, Sequence
 
 import jax
 import ml_collections
-import numpy as np
 
 from gan_jax import config as config_lib
 from gan_jax import evaluate, optim, runguard, startup, text_run, writers
@@ -20,7 +19,7 @@ from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import checks as data_checks
 from gan_jax.data import get_dataset
 from gan_jax.models import build_models, sample_latent
-from gan_jax.parallel import AXIS_NAME, Runner
+from gan_jax.parallel import Runner
 from gan_jax.state import count_params, create_state
 from gan_jax.step import make_train_step
 
@@ -170,26 +169,7 @@ def _run(config, workdir, progress, state, iterator, spec, g_model, d_model, g_t
                   f"on {runner.num_devices} {jax.default_backend()} device(s) -> {workdir}")
 
     def run_eval(host_state, at_step):
-        if spec.kind == "text":
-            metrics = text_run.evaluate_text(g_model, host_state, spec, config, workdir, at_step, writer)
-            return {f"eval/{k}": v for k, v in metrics.items()}
-        picture = workdir / "samples" / f"step_{at_step:08d}.png"
-        if spec.kind == "image":
-            pictures = evaluate.image_pictures(g_model, host_state, config.model, spec.num_classes or 0,
-                                               config.eval.use_ema)
-            writers.save_png(picture, pictures["grid"])
-            strip = workdir / "samples" / f"interpolation_{at_step:08d}.png"
-            writers.save_png(strip, pictures["interpolation"])
-            writer.write_image(at_step, "samples", picture)
-            writer.write_image(at_step, "interpolation", strip)
-            metrics = {}
-        else:
-            samples = evaluate.generate(g_model, host_state, config.eval.num_samples, config.model,
-                                        config.eval.use_ema)
-            metrics = evaluate.evaluate_samples(spec, samples)
-            evaluate.save_samples_picture(picture, spec, samples, at_step, metrics)
-            writer.write_image(at_step, "samples", picture)
-        return {f"eval/{k}": v for k, v in metrics.items()}
+        return evaluate.evaluate_and_save(g_model, host_state, spec, config, workdir, at_step, writer)
 
     def save(at_step):
         checkpointer.save(at_step, runner.get_state(device_state), {"data_position": iterator.position,

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from gan_jax import cli
 from gan_jax import config as config_lib
-from gan_jax import evaluate_checkpoints
+from gan_jax import evaluate_checkpoints, rundir
 from gan_jax.metrics import classifier, fid, inception, reference
 from gan_jax.train import train_and_evaluate
 
@@ -62,7 +62,7 @@ def test_classifier_metrics_of_a_run(run_dir, untrained_classifier, tmp_path, mo
     fid_record = records[0]
     assert fid_record["protocol"] == {"num_samples": 30, "num_real": 30, "dataset": "mnist", "split": "test",
                                       "network": "untrained_cnn"}
-    config = evaluate_checkpoints.load_config(run_dir)
+    config = rundir.read_config(run_dir)
     assert fid_record["generator"] == ("ema" if config.ema.decay > 0 else "raw") and fid_record["step"] > 0
     # The same number from the pieces: the generator's fixed-noise samples and the real subset.
     _, real, _ = evaluate_checkpoints.load_real_split(config, "test", None, None)
@@ -78,7 +78,7 @@ def _samples(run_dir, num):
     from gan_jax.models import build_models
     from gan_jax.state import create_state
 
-    config = evaluate_checkpoints.load_config(run_dir)
+    config = rundir.read_config(run_dir)
     g, d = build_models(config.model, (28, 28, 1))
     like = create_state(config, g, d, (28, 28, 1), optim.make_optimizer(config, config.optim.g_lr),
                         optim.make_optimizer(config, config.optim.d_lr, config.n_critic))
