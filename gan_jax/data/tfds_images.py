@@ -8,6 +8,7 @@ cached as `.npz` next to the prepared dataset, so later loads skip decoding.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import importlib.util
 import io
@@ -43,6 +44,13 @@ class DatasetUnavailableError(RuntimeError):
 
 class DatasetFormatError(RuntimeError):
     """The dataset is prepared in a format without random access (TFRECORD)."""
+
+
+def _fit_one(img, resolution, crop):
+    """One decoded image resized / cropped to the configured resolution."""
+    from gan_jax.data.images import fit_images
+
+    return fit_images(img[None], resolution, crop)[0]
 
 
 def load_tfds_arrays(
@@ -123,10 +131,7 @@ def load_tfds_arrays(
     source = builder.as_data_source(split, decoders=decoders)
     fit = None
     if resolution:
-        from gan_jax.data.images import fit_images
-
-        def fit(img):
-            return fit_images(img[None], resolution, crop)[0]
+        fit = functools.partial(_fit_one, resolution=resolution, crop=crop)
     images, labels = _read_all(source, image_key, label_key, channels, name, split, fit)
     if cache_path is not None:
         _save_cache(cache_path, images, labels)
