@@ -30,7 +30,5 @@ def get_config(arg=None):
     c.optim.b1 = 0.5
     c.optim.b2 = 0.999
     c.eval.num_samples = 64
-    if "runlocal" in (arg or ""):
-        c.batch_size = 16
     parse_arg(c, arg)
     return lock(c)

@@ -1,16 +1,31 @@
-"""grid25: 25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN Table 1), with PacGAN's networks.
+"""grid25: 25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN Table 1), scored as in PacGAN.
 
-Variants: `experiments/grid25.py:loss=hinge,pack=2` (comma-separated key=value overrides of any
+The default recipe reaches PacGAN4's mode coverage in about two minutes of CPU instead of
+PacGAN's ~400,000 steps. It keeps PacGAN's packing (4), its generator shape (Dense-BN-ReLU x 4)
+and maxout discriminator (3 maxout layers), at width 128 with 3 pieces per maxout unit (PacGAN:
+400 / 200 wide, 5 pieces), and changes three things:
+
+- the discriminator also sees 32 random Fourier features of each sample (scale 1 cycle/unit):
+  a plain MLP resolves the std-0.05 clusters only after tens of thousands of steps (its spectral
+  bias), so the generator gets no signal to concentrate its samples;
+- a Wasserstein critic with gradient penalty (weight 1, 2 critic steps per G step), whose
+  gradients reach modes the generator has not found yet (with the Fourier features alone the
+  non-saturating loss collapses to 7-10 modes);
+- Adam (lr 1e-3, beta1 0.5) with a cosine decay to zero over 10,000 steps of batch 400: the
+  decay lets the samples settle onto the modes.
+
+PacGAN's own networks and optimizer: `experiments/grid25.py:pacgan`. Other variants:
+`experiments/grid25.py:loss=hinge,reg.gp_weight=0` (comma-separated key=value overrides of any
 config key), and `runlocal` for a seconds-long smoke run.
 """
 
 from gan_jax.config import default_config, lock, parse_arg
 from gan_jax.sweep import product, seeds, zip_
 
-# PacGAN-Table-1-style study: four losses, WGAN with its gradient penalty and 5 critic steps.
+# PacGAN-Table-1-style study: four losses; the Wasserstein critic keeps its gradient penalty.
 LOSSES = zip_(
     loss=["non_saturating", "hinge", "wasserstein", "least_squares"],
-    **{"reg.gp_weight": [0.0, 0.0, 10.0, 0.0], "n_critic": [1, 1, 5, 1]},
+    **{"reg.gp_weight": [0.0, 0.0, 1.0, 0.0]},
 )
 
 
@@ -20,18 +35,35 @@ def get_config(arg=None):
     c.model.generator = "pacgan_mlp"
     c.model.discriminator = "pacgan_maxout"
     c.model.latent_dim = 2
-    c.batch_size = 100
-    c.num_steps = 15_000
+    c.pack = 4
+    if "pacgan" in (arg or "").split(","):
+        # PacGAN's setup: G 4 x 400, D 3 x 200 maxout-5, non-saturating loss, Adam 1e-4 (beta1 0.8), batch 100.
+        c.model.g_width, c.model.d_width = 400, 200
+        c.model.maxout_pieces = 5
+        c.batch_size = 100
+        c.num_steps = 15_000
+        c.loss = "non_saturating"
+        c.n_critic = 1
+        c.optim.g_lr = c.optim.d_lr = 1e-4
+        c.optim.b1 = 0.8
+    else:
+        c.model.g_width, c.model.d_width = 128, 128
+        c.model.maxout_pieces = 3
+        c.model.d_fourier_features = 32
+        c.model.d_fourier_scale = 1.0
+        c.batch_size = 400
+        c.num_steps = 10_000
+        c.loss = "wasserstein"
+        c.reg.gp_weight = 1.0
+        c.n_critic = 2
+        c.optim.g_lr = c.optim.d_lr = 1e-3
+        c.optim.b1 = 0.5
+        c.optim.schedule = "cosine"
     c.steps_per_dispatch = 50
     c.log_every_steps = 500
     c.eval_every_steps = 5_000
     c.ckpt_every_steps = 5_000
-    c.loss = "non_saturating"
-    c.pack = 4
-    c.optim.g_lr = 1e-4
-    c.optim.d_lr = 1e-4
-    c.optim.b1 = 0.8
-    parse_arg(c, arg)
+    parse_arg(c, arg, flags=("pacgan",))
     return lock(c)
 
 

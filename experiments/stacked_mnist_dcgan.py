@@ -13,29 +13,19 @@ Mode count and KL over 26,000 samples as BENCHMARKS.md section 1 defines them:
 Variants: `runlocal`, and `key=value` overrides of any config key.
 """
 
-from gan_jax.config import default_config, lock, parse_arg
+import pathlib
+
+from gan_jax.config import load_module, lock, parse_arg
+
+_mnist = load_module(pathlib.Path(__file__).with_name("mnist_dcgan.py"))
 
 
 def get_config(arg=None):
-    c = default_config()
+    """mnist_dcgan's networks and optimizer (3 channels in and out) on Stacked MNIST."""
+    c = _mnist.get_config()
+    c.unlock()
     c.data.source = "stacked:mnist"
-    c.data.split = "train"
     c.data.num_train = 100_000
-    c.model.generator = "dcgan"
-    c.model.discriminator = "dcgan"
-    c.model.latent_dim = 100
-    c.model.g_width = 64
-    c.model.d_width = 64
-    c.batch_size = 64
     c.num_steps = 20_000
-    c.steps_per_dispatch = 1  # a conv step inside lax.scan is ~30x slower on XLA CPU (README, Benchmark)
-    c.log_every_steps = 500
-    c.eval_every_steps = 2_000
-    c.ckpt_every_steps = 2_000
-    c.loss = "non_saturating"
-    c.optim.g_lr = 2e-4
-    c.optim.d_lr = 2e-4
-    c.optim.b1 = 0.5
-    c.eval.num_samples = 64
     parse_arg(c, arg)
     return lock(c)

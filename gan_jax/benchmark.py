@@ -32,7 +32,7 @@ DEFAULT_TORCH_REFERENCE = ROOT.parent / "shared" / "bench" / "torch_reference.py
 ARCHS = {
     "seed_mlp": ("seed_mlp_mnist.py", {}, (28, 28, 1)),
     "dcgan_mnist": ("mnist_dcgan.py", {}, (28, 28, 1)),
-    "toy_pacgan": ("grid25.py", {"pack": 1}, (2,)),  # the reference D judges one point at a time
+    "toy_pacgan": ("grid25.py:pacgan", {"pack": 1}, (2,)),  # the reference D judges one point at a time
 }
 
 # Dense peak throughput (FLOP/s) per device kind, for the MFU estimate: (float32, bfloat16).

@@ -69,6 +69,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.d_width = 200
     c.model.d_depth = 3
     c.model.maxout_pieces = 5
+    c.model.d_fourier_features = 0  # pacgan_maxout D: random Fourier features of the input (0 = raw input)
+    c.model.d_fourier_scale = 1.0  # their frequency scale (cycles per data unit)
     c.model.conditioning = "none"  # none | projection (cBN G + projection D) | acgan (cBN G + classifier head)
     c.model.spectral_norm = False  # spectral normalisation on every D layer (ResNet D always has it)
     c.model.dtype = "float32"  # compute dtype of G and D: float32 | bfloat16 (parameters stay float32)
@@ -286,6 +288,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     _require(per_device % config.pack == 0, "pack",
                       f"the per-device batch {per_device} is not divisible by pack={config.pack}.")
     _require(config.model.latent_dim >= 1, "model.latent_dim", "must be >= 1.")
+    _require(config.model.d_fourier_features >= 0, "model.d_fourier_features", "must be >= 0 (0: raw input).")
+    _require(config.model.d_fourier_scale > 0, "model.d_fourier_scale",
+             f"must be positive, got {config.model.d_fourier_scale}.")
     _validate_text(config)
 
 
@@ -334,22 +339,32 @@ def diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def parse_arg(config: ml_collections.ConfigDict, arg: str | None) -> set[str]:
+def parse_arg(config: ml_collections.ConfigDict, arg: str | None, flags: Sequence[str] = ()) -> set[str]:
     """Applies an experiment's `path:ARG`: comma-separated `key=value` overrides and bare flags.
 
-    The flag `runlocal` shrinks a run to a seconds-long smoke test. Returns the other bare flags
-    for the experiment to interpret.
+    The flag `runlocal` shrinks a run to a seconds-long smoke test (a few steps, at most 16
+    samples per pack); `flags` names the other bare flags the experiment understands (any other
+    bare word is an error). Returns the flags given other than `runlocal`.
     """
-    flags = set()
+    given = set()
     for item in filter(None, (arg or "").split(",")):
         if "=" in item:
             key, value = item.split("=", 1)
             apply_overrides(config, {key.strip(): value.strip()})
         else:
-            flags.add(item.strip())
+            given.add(item.strip())
+    known = {"runlocal", *flags}
+    unknown = sorted(given - known)
+    if unknown:
+        near = [m for u in unknown for m in difflib.get_close_matches(u, known, n=1)]
+        hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
+        raise ValueError(f"Unknown experiment flag(s) {', '.join(map(repr, unknown))} in config argument {arg!r}."
+                         f"{hint} Flags this experiment knows: {', '.join(sorted(known))}; overrides are key=value.")
+    flags = set(given)
     if "runlocal" in flags:
         flags.discard("runlocal")
         config.num_steps = min(config.num_steps, 2 * config.steps_per_dispatch, 100)
+        config.batch_size = min(config.batch_size, 16 * config.pack)
         config.steps_per_dispatch = min(config.steps_per_dispatch, config.num_steps)
         config.log_every_steps = config.eval_every_steps = config.ckpt_every_steps = config.num_steps
         config.eval.num_samples = min(config.eval.num_samples, 500)

@@ -82,3 +82,15 @@ def test_config_json_is_the_resolved_config(tmp_path):
     c.seed = 8
     with pytest.raises(config_lib.ConfigError, match="seed"):
         _write_config(tmp_path, c)
+
+
+def test_misspelt_experiment_flag_is_refused():
+    with pytest.raises(ValueError, match=r"'pacgn'.*Did you mean 'pacgan'"):
+        config_lib.load_config(GRID25 + ":pacgn")
+
+
+def test_grid25_pacgan_flag_selects_pacgans_setup():
+    c = config_lib.load_config(GRID25 + ":pacgan,seed=3")
+    assert (c.model.g_width, c.model.d_width, c.model.d_fourier_features) == (400, 200, 0)
+    assert (c.loss, c.reg.gp_weight, c.batch_size, c.optim.g_lr, c.optim.b1) == ("non_saturating", 0.0, 100, 1e-4, 0.8)
+    assert c.seed == 3 and c.pack == 4

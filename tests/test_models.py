@@ -42,3 +42,38 @@ def test_unknown_model_suggests_a_name():
     m.generator = "pacgan_mpl"
     with pytest.raises(ValueError, match="pacgan_mlp"):
         build_models(m, (2,))
+
+
+def test_fourier_features_match_numpy_and_stay_fixed():
+    import numpy as np
+
+    from gan_jax.models.mlp import FourierFeatures
+
+    x = jax.random.normal(jax.random.key(0), (5, 2))
+    layer = FourierFeatures(7, scale=2.0)
+    variables = layer.init(jax.random.key(1), x)
+    b = np.asarray(variables["params"]["B"], np.float64)
+    assert b.shape == (2, 7) and 1.0 < b.std() < 4.0  # drawn with std 2
+    proj = 2 * np.pi * np.asarray(x, np.float64) @ b
+    np.testing.assert_allclose(layer.apply(variables, x), np.concatenate([np.cos(proj), np.sin(proj)], -1),
+                               rtol=1e-4, atol=1e-5)
+    grad = jax.grad(lambda v: layer.apply(v, x).sum())(variables)
+    assert not np.any(np.asarray(grad["params"]["B"]))  # never trained
+
+
+def test_packed_discriminator_gives_each_sample_the_same_fourier_features():
+    import numpy as np
+
+    from gan_jax.models.mlp import FourierFeatures
+    from gan_jax.state import pack_input
+
+    m = config_lib.default_config().model
+    m.d_fourier_features, m.d_width, m.d_depth = 3, 4, 1
+    _, d = build_models(m, (2,))
+    x = jax.random.normal(jax.random.key(0), (8, 2))
+    packed = pack_input(x, 4)  # [2, 8]: the 4 samples' coordinates interleaved
+    variables = d.init(jax.random.key(1), packed)
+    captured = d.apply(variables, packed, capture_intermediates=lambda mdl, _: isinstance(mdl, FourierFeatures),
+                       mutable=["intermediates"])[1]["intermediates"]["FourierFeatures_0"]["__call__"][0]
+    per_sample = FourierFeatures(3).apply({"params": variables["params"]["FourierFeatures_0"]}, x)
+    np.testing.assert_allclose(captured, np.asarray(per_sample).reshape(2, 4, 6), rtol=1e-5, atol=1e-6)

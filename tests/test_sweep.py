@@ -27,7 +27,7 @@ def test_experiment_sweeps_expand_and_check_keys():
     runs = sweep.expand(str(ROOT / "experiments" / "grid25.py"), "3")
     assert len(runs) == 12 and {r["loss"] for r in runs} == {"non_saturating", "hinge", "wasserstein",
                                                               "least_squares"}
-    assert all(r["n_critic"] == 5 and r["reg.gp_weight"] == 10.0 for r in runs if r["loss"] == "wasserstein")
+    assert all((r["reg.gp_weight"] > 0) == (r["loss"] == "wasserstein") for r in runs)
     assert len(sweep.expand(str(ROOT / "experiments" / "seed_mlp_mnist.py"))) == 12
 
 
@@ -100,7 +100,9 @@ def test_vmap_mode_matches_runs_made_one_by_one(tmp_path):
 
     SGD: Adam's m / sqrt(v) turns rounding-level differences of near-zero gradients (a vmapped
     matmul may sum in another order) into full-size steps, which would hide real mismatches
-    behind a loose tolerance.
+    behind a loose tolerance. Raw-coordinate D: with Fourier features feeding the maxout units
+    this tiny run is chaotic (rounding-level differences flip maxout pieces and grow to 1e-3
+    within 5 steps); `test_vmap_step_with_fourier_features_matches_one_step` covers that D.
     """
     import jax
 
@@ -121,6 +123,7 @@ def test_vmap_mode_matches_runs_made_one_by_one(tmp_path):
         "    c = _g.get_config('runlocal'); c.unlock()\n"
         "    c.num_steps = 20; c.steps_per_dispatch = 5; c.eval.num_samples = 200; c.batch_size = 40\n"
         "    c.optim.name = 'sgd'; c.optim.g_lr = c.optim.d_lr = 0.01\n"
+        "    c.model.d_fourier_features = 0\n"
         "    c.log_every_steps = c.eval_every_steps = 10; c.ckpt_every_steps = 20\n"
         "    parse_arg(c, arg); return lock(c)\n"
         "def get_sweep(arg=None):\n"
@@ -149,3 +152,34 @@ def test_vmap_mode_matches_runs_made_one_by_one(tmp_path):
         sg = [json.loads(line) for line in open(single / "metrics.jsonl")]
         assert [r["step"] for r in vm] == [r["step"] for r in sg]
         assert json.loads((pathlib.Path(entry["workdir"]) / "summary.json").read_text())["step"] == 20
+
+
+def test_vmap_step_with_fourier_features_matches_one_step():
+    """One step of the default grid25 step (Fourier-feature D, GP, 2 critic steps), vmapped over
+    two runs with different seeds, equals the same step run on each state alone (rounding level)."""
+    import jax
+
+    from gan_jax import config as config_lib
+    from gan_jax import optim
+    from gan_jax.data import get_dataset
+    from gan_jax.models import build_models
+    from gan_jax.state import create_state
+    from gan_jax.step import fuse_steps, make_train_step
+    from gan_jax.sweep_vmap import _stack
+
+    configs = [config_lib.load_config(str(ROOT / "experiments" / f"grid25.py:runlocal,seed={s},optim.name=sgd,optim.g_lr=0.01,optim.d_lr=0.01"))
+               for s in (0, 1)]  # SGD: the first Adam step is ±lr for any rounding-level gradient
+    c = configs[0]
+    assert c.model.d_fourier_features > 0 and c.reg.gp_weight > 0
+    it, spec = get_dataset(c.data, c.batch_size, c.seed)
+    g, d = build_models(c.model, spec.shape)
+    g_tx, d_tx = optim.make_optimizer(c, c.optim.g_lr, 1), optim.make_optimizer(c, c.optim.d_lr, c.n_critic)
+    states = [create_state(cfg, g, d, spec.shape, g_tx, d_tx) for cfg in configs]
+    batch = {k: v.reshape((1, c.n_critic) + v.shape[1:]) for k, v in it.next_batches(c.n_critic).items()}
+    step = fuse_steps(make_train_step(c, g, d, g_tx, d_tx))
+    stacked, _ = jax.jit(jax.vmap(step))(_stack(states), {k: np.stack([v, v]) for k, v in batch.items()})
+    for i, state in enumerate(states):
+        alone, _ = jax.jit(step)(state, batch)
+        for x, y in zip(jax.tree.leaves((alone.g.params, alone.d.params)),
+                        jax.tree.leaves((stacked.g.params, stacked.d.params))):
+            np.testing.assert_allclose(np.asarray(y)[i], x, rtol=1e-4, atol=1e-5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Callable, Sequence
 
 import flax.linen as nn
@@ -12,7 +13,7 @@ import ml_collections
 from gan_jax.models import dcgan, mlp, resnet, text
 
 GeneratorFactory = Callable[[ml_collections.ConfigDict, Sequence[int], "str | None"], nn.Module]
-DiscriminatorFactory = Callable[[ml_collections.ConfigDict, "str | None"], nn.Module]
+DiscriminatorFactory = Callable[[ml_collections.ConfigDict, Sequence[int], "str | None"], nn.Module]
 
 GENERATORS: dict[str, GeneratorFactory] = {
     "mlp": lambda m, shape, axis: mlp.MLPGenerator(shape, m.g_width, m.g_depth, axis_name=axis),
@@ -29,12 +30,14 @@ GENERATORS: dict[str, GeneratorFactory] = {
         emb_dim=m.text.emb_dim, width=m.text.hidden_dim, num_layers=m.text.num_layers, num_heads=m.text.num_heads),
 }
 DISCRIMINATORS: dict[str, DiscriminatorFactory] = {
-    "mlp": lambda m, axis: mlp.MLPDiscriminator(m.d_width, m.d_depth, axis_name=axis),
-    "pacgan_maxout": lambda m, axis: mlp.PacGANDiscriminator(m.d_width, m.d_depth, m.maxout_pieces, axis_name=axis),
-    "dcgan": lambda m, axis: dcgan.DCGANDiscriminator(m.d_width, axis_name=axis),
-    "sngan_resnet": lambda m, axis, num_classes=0: resnet.SNGANDiscriminator(
+    "mlp": lambda m, shape, axis: mlp.MLPDiscriminator(m.d_width, m.d_depth, axis_name=axis),
+    "pacgan_maxout": lambda m, shape, axis: mlp.PacGANDiscriminator(
+        m.d_width, m.d_depth, m.maxout_pieces, axis_name=axis, fourier_features=m.get("d_fourier_features", 0),
+        fourier_scale=m.get("d_fourier_scale", 1.0), sample_size=math.prod(shape)),
+    "dcgan": lambda m, shape, axis: dcgan.DCGANDiscriminator(m.d_width, axis_name=axis),
+    "sngan_resnet": lambda m, shape, axis, num_classes=0: resnet.SNGANDiscriminator(
         m.d_width, num_classes, m.conditioning, axis_name=axis),
-    "relgan_cnn": lambda m, axis: text.RelGANDiscriminator(m.text.d_num_rep, m.text.d_emb_dim, m.text.d_num_filters,
+    "relgan_cnn": lambda m, shape, axis: text.RelGANDiscriminator(m.text.d_num_rep, m.text.d_emb_dim, m.text.d_num_filters,
                                                            axis_name=axis),
 }
 
@@ -62,7 +65,7 @@ def build_models(model_config: ml_collections.ConfigDict, data_shape: Sequence[i
     d_factory = _lookup(DISCRIMINATORS, model_config.discriminator, "discriminator")
     conditioning = model_config.get("conditioning", "none")
     if conditioning == "none":
-        return g_factory(model_config, tuple(data_shape), axis_name), d_factory(model_config, axis_name)
+        return g_factory(model_config, tuple(data_shape), axis_name), d_factory(model_config, tuple(data_shape), axis_name)
     for name in (model_config.generator, model_config.discriminator):
         if name not in CONDITIONAL:
             raise ValueError(f"model.conditioning={conditioning!r} needs conditional networks; {name!r} is not one "
@@ -71,7 +74,7 @@ def build_models(model_config: ml_collections.ConfigDict, data_shape: Sequence[i
         raise ValueError(f"model.conditioning={conditioning!r} needs class labels, but the data has none; use a "
                          "labelled dataset or --config.model.conditioning=none.")
     g = g_factory(model_config, tuple(data_shape), axis_name, num_classes=num_classes)
-    d = d_factory(model_config, axis_name, num_classes=num_classes)
+    d = d_factory(model_config, tuple(data_shape), axis_name, num_classes=num_classes)
     return g, d
 
 

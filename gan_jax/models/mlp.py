@@ -7,6 +7,7 @@ from typing import Sequence
 
 import chex
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from gan_jax.models.layers import Maxout, batch_norm
@@ -72,17 +73,49 @@ class PacGANGenerator(nn.Module):
         return out.reshape((z.shape[0],) + tuple(self.output_shape))
 
 
+class FourierFeatures(nn.Module):
+    """Fixed random Fourier features [cos 2πBx, sin 2πBx], B ~ N(0, scale²) (Tancik et al. 2020).
+
+    An MLP on raw low-dimensional coordinates learns fine detail slowly (its spectral bias);
+    these features let a discriminator resolve structure of width ~1/(2π scale) from the start.
+    B is drawn once from the parameter seed and never trained (its gradient is stopped).
+    """
+
+    num_features: int
+    scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x):
+        b = self.param("B", nn.initializers.normal(self.scale), (x.shape[-1], self.num_features))
+        proj = 2 * jnp.pi * x @ jax.lax.stop_gradient(b)
+        return jnp.concatenate([jnp.cos(proj), jnp.sin(proj)], axis=-1)
+
+
 class PacGANDiscriminator(nn.Module):
-    """PacGAN's 2-D discriminator: depth maxout layers (width units x pieces) -> Dense 1."""
+    """PacGAN's 2-D discriminator: depth maxout layers (width units x pieces) -> Dense 1.
+
+    `fourier_features` > 0 appends that many random Fourier features to each (packed) sample's coordinates.
+    """
 
     width: int = 200
     depth: int = 3
     pieces: int = 5
     axis_name: str | None = None
+    fourier_features: int = 0
+    fourier_scale: float = 1.0
+    sample_size: int = 0  # values per data sample (0: the whole input is one sample)
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         h = x.reshape(x.shape[0], -1)
+        if self.fourier_features:
+            # A packed input holds its pack samples interleaved on the last axis (state.pack_input):
+            # [N, size * pack] -> [N, pack, size], the same features for each sample, then flattened.
+            size = self.sample_size or h.shape[-1]
+            pack = h.shape[-1] // size
+            h = jnp.swapaxes(h.reshape(h.shape[0], size, pack), 1, 2)
+            h = jnp.concatenate([h, FourierFeatures(self.fourier_features, self.fourier_scale)(h)], axis=-1)
+            h = h.reshape(h.shape[0], -1)
         for _ in range(self.depth):
             h = Maxout(self.width, self.pieces)(h)
         return nn.Dense(1)(h)[:, 0]
