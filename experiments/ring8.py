@@ -2,8 +2,9 @@
 
 The modes sit 0.77 apart (grid25's: 2), so the discriminator's Fourier features use a
 proportionally higher frequency scale (3 cycles/unit). `pacgan` selects PacGAN's networks and
-optimizer, as in grid25. Other variants: `experiments/ring8.py:loss=hinge,pack=2` (comma-separated key=value overrides of any
-config key), and `runlocal` for a seconds-long smoke run.
+optimizer, as in grid25. Other variants: `experiments/ring8.py:loss=hinge,pack=2`
+(comma-separated key=value overrides of any config key), and `runlocal` for a seconds-long
+smoke run.
 """
 
 import pathlib

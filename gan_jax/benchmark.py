@@ -65,8 +65,7 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     config = _config(arch, overrides)
     shape = ARCHS[arch][2]
     g_model, d_model = build_models(config.model, shape)
-    g_tx = optim.make_optimizer(config, config.optim.g_lr, 1)
-    d_tx = optim.make_optimizer(config, config.optim.d_lr, config.n_critic)
+    g_tx, d_tx = optim.make_optimizers(config)
     state = create_state(config, g_model, d_model, shape, g_tx, d_tx)
     g_params, d_params = count_params(state.g.params), count_params(state.d.params)
     k, batch_size = config.steps_per_dispatch, config.batch_size

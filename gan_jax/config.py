@@ -360,12 +360,11 @@ def parse_arg(config: ml_collections.ConfigDict, arg: str | None, flags: Sequenc
         hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
         raise ValueError(f"Unknown experiment flag(s) {', '.join(map(repr, unknown))} in config argument {arg!r}."
                          f"{hint} Flags this experiment knows: {', '.join(sorted(known))}; overrides are key=value.")
-    flags = set(given)
-    if "runlocal" in flags:
-        flags.discard("runlocal")
+    if "runlocal" in given:
+        given.discard("runlocal")
         config.num_steps = min(config.num_steps, 2 * config.steps_per_dispatch, 100)
         config.batch_size = min(config.batch_size, 16 * config.pack)
         config.steps_per_dispatch = min(config.steps_per_dispatch, config.num_steps)
         config.log_every_steps = config.eval_every_steps = config.ckpt_every_steps = config.num_steps
         config.eval.num_samples = min(config.eval.num_samples, 500)
-    return flags
+    return given

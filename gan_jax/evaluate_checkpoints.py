@@ -158,8 +158,8 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
         records = evaluate_workdir(args.workdir, metrics, args.checkpoint, args.num_samples, args.split,
                                    args.num_real, args.data_dir, args.manual_dir, args.inception_weights,
                                    args.classifier, use_ema=not args.no_ema)
-    except (EvaluationError, rundir.RunDirError, suite.MetricError, InceptionWeightsError, FileNotFoundError, DatasetUnavailableError,
-            DatasetFormatError) as e:
+    except (EvaluationError, rundir.RunDirError, suite.MetricError, InceptionWeightsError, FileNotFoundError,
+            DatasetUnavailableError, DatasetFormatError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
     print(format_table(records))

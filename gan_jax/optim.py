@@ -56,3 +56,10 @@ def make_optimizer(config: ml_collections.ConfigDict, lr: float, updates_per_ste
     if o.schedule != "constant" or o.warmup_steps:
         parts.append(optax.scale_by_schedule(lr_multiplier(config, updates_per_step)))
     return optax.chain(*parts)
+
+
+def make_optimizers(config: ml_collections.ConfigDict
+                    ) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    """The twin optimizers of a run: (G's, stepping once per step; D's, stepping n_critic times)."""
+    return (make_optimizer(config, config.optim.g_lr, 1),
+            make_optimizer(config, config.optim.d_lr, config.n_critic))

@@ -36,9 +36,7 @@ def template_state(config: ml_collections.ConfigDict, data_shape: Sequence[int],
                    ) -> tuple[nn.Module, nn.Module, GANState]:
     """(generator, discriminator, a freshly initialised state of the run's structure to restore into)."""
     g_model, d_model = build_models(config.model, tuple(data_shape), num_classes=num_classes)
-    like = create_state(config, g_model, d_model, tuple(data_shape),
-                        optim.make_optimizer(config, config.optim.g_lr, 1),
-                        optim.make_optimizer(config, config.optim.d_lr, config.n_critic), num_classes)
+    like = create_state(config, g_model, d_model, tuple(data_shape), *optim.make_optimizers(config), num_classes)
     return g_model, d_model, like
 
 

@@ -76,13 +76,10 @@ def run_group(config_spec: str, entries: list[dict], log: Callable[[str], None] 
     num_classes = spec.num_classes or 0
     g_model, d_model = build_models(base.model, spec.shape, num_classes=num_classes)
 
-    def txs(c):
-        return optim.make_optimizer(c, c.optim.g_lr, 1), optim.make_optimizer(c, c.optim.d_lr, c.n_critic)
-
     # Each run's state from its own config: its seed, and its hyperparameters inside the optimizer
     # states (inject_hyperparams) and hparams; the transformations themselves are shared.
-    states = [create_state(c, g_model, d_model, spec.shape, *txs(c), num_classes) for c in configs]
-    g_tx, d_tx = txs(base)
+    states = [create_state(c, g_model, d_model, spec.shape, *optim.make_optimizers(c), num_classes) for c in configs]
+    g_tx, d_tx = optim.make_optimizers(base)
     workdirs = [pathlib.Path(e["workdir"]) for e in entries]
     checkpointers = []
     for wd, c in zip(workdirs, configs):

@@ -114,8 +114,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         g_model, d_model = build_models(config.model, spec.shape, num_classes=num_classes)
     except ValueError as e:  # a model that does not fit the data or the config
         raise config_lib.ConfigError(str(e)) from None
-    g_tx = optim.make_optimizer(config, config.optim.g_lr, 1)
-    d_tx = optim.make_optimizer(config, config.optim.d_lr, config.n_critic)
+    g_tx, d_tx = optim.make_optimizers(config)
     state = create_state(config, g_model, d_model, spec.shape, g_tx, d_tx, num_classes)
     if spec.kind in ("image", "points"):
         z_shape = jax.eval_shape(lambda: sample_latent(jax.random.key(0), 2, config.model)).shape

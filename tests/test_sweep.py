@@ -167,13 +167,14 @@ def test_vmap_step_with_fourier_features_matches_one_step():
     from gan_jax.step import fuse_steps, make_train_step
     from gan_jax.sweep_vmap import _stack
 
-    configs = [config_lib.load_config(str(ROOT / "experiments" / f"grid25.py:runlocal,seed={s},optim.name=sgd,optim.g_lr=0.01,optim.d_lr=0.01"))
-               for s in (0, 1)]  # SGD: the first Adam step is ±lr for any rounding-level gradient
+    # SGD: the first Adam step is ±lr for any rounding-level gradient.
+    arg = "runlocal,optim.name=sgd,optim.g_lr=0.01,optim.d_lr=0.01,seed="
+    configs = [config_lib.load_config(str(ROOT / "experiments" / "grid25.py") + f":{arg}{s}") for s in (0, 1)]
     c = configs[0]
     assert c.model.d_fourier_features > 0 and c.reg.gp_weight > 0
     it, spec = get_dataset(c.data, c.batch_size, c.seed)
     g, d = build_models(c.model, spec.shape)
-    g_tx, d_tx = optim.make_optimizer(c, c.optim.g_lr, 1), optim.make_optimizer(c, c.optim.d_lr, c.n_critic)
+    g_tx, d_tx = optim.make_optimizers(c)
     states = [create_state(cfg, g, d, spec.shape, g_tx, d_tx) for cfg in configs]
     batch = {k: v.reshape((1, c.n_critic) + v.shape[1:]) for k, v in it.next_batches(c.n_critic).items()}
     step = fuse_steps(make_train_step(c, g, d, g_tx, d_tx))

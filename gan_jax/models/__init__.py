@@ -37,8 +37,8 @@ DISCRIMINATORS: dict[str, DiscriminatorFactory] = {
     "dcgan": lambda m, shape, axis: dcgan.DCGANDiscriminator(m.d_width, axis_name=axis),
     "sngan_resnet": lambda m, shape, axis, num_classes=0: resnet.SNGANDiscriminator(
         m.d_width, num_classes, m.conditioning, axis_name=axis),
-    "relgan_cnn": lambda m, shape, axis: text.RelGANDiscriminator(m.text.d_num_rep, m.text.d_emb_dim, m.text.d_num_filters,
-                                                           axis_name=axis),
+    "relgan_cnn": lambda m, shape, axis: text.RelGANDiscriminator(
+        m.text.d_num_rep, m.text.d_emb_dim, m.text.d_num_filters, axis_name=axis),
 }
 
 
@@ -65,7 +65,8 @@ def build_models(model_config: ml_collections.ConfigDict, data_shape: Sequence[i
     d_factory = _lookup(DISCRIMINATORS, model_config.discriminator, "discriminator")
     conditioning = model_config.get("conditioning", "none")
     if conditioning == "none":
-        return g_factory(model_config, tuple(data_shape), axis_name), d_factory(model_config, tuple(data_shape), axis_name)
+        shape = tuple(data_shape)
+        return g_factory(model_config, shape, axis_name), d_factory(model_config, shape, axis_name)
     for name in (model_config.generator, model_config.discriminator):
         if name not in CONDITIONAL:
             raise ValueError(f"model.conditioning={conditioning!r} needs conditional networks; {name!r} is not one "
