@@ -7,7 +7,8 @@ embedded representations; relativistic loss; Adam 1e-4. Metrics: NLL_oracle (qua
 NLL_gen (coverage), the oracle floor.
 
 Variants: `runlocal` (a seconds-long smoke run: small data, few steps), and comma-separated
-`key=value` overrides of any config key.
+`key=value` overrides of any config key. A `num_steps=N` given here also anneals beta over N
+steps unless `model.text.beta_anneal_steps` is given too (a `--config.num_steps` flag does not).
 """
 
 from gan_jax.config import default_config, lock, parse_arg
@@ -50,13 +51,15 @@ def base_config():
 
 def finish(c, arg):
     """Applies `arg`; `runlocal` also shrinks the data, the pretraining and the discriminator."""
-    runlocal = "runlocal" in [a.strip() for a in (arg or "").split(",")]
+    items = [a.strip() for a in (arg or "").split(",")]
+    runlocal = "runlocal" in items
     parse_arg(c, arg)
+    if not any(a.startswith("model.text.beta_anneal_steps=") for a in items):
+        c.model.text.beta_anneal_steps = c.num_steps  # beta reaches beta_max at the last step
     if runlocal:
         c.data.num_train = min(c.data.num_train, 640)
         c.data.num_test = min(c.data.num_test, 200)
         c.text.pretrain_steps = min(c.text.pretrain_steps, 20)
-        c.model.text.beta_anneal_steps = c.num_steps
         c.model.text.d_num_rep = min(c.model.text.d_num_rep, 4)
         c.model.text.d_emb_dim = min(c.model.text.d_emb_dim, 16)
         c.model.text.d_num_filters = min(c.model.text.d_num_filters, 16)

@@ -217,6 +217,22 @@ def test_discriminator_ids_equal_one_hot():
     np.testing.assert_allclose(np.asarray(d.apply(variables, ids)), np.asarray(out), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_window_conv_matches_numpy_valid_convolution(window):
+    x = np.random.default_rng(1).normal(size=(3, 7, 4)).astype(np.float32)
+    conv = text_models.WindowConv(features=5, window=window)
+    variables = conv.init(jax.random.key(0), x)
+    kernel = np.asarray(variables["params"]["kernel"], np.float64)  # [window, in, out]
+    bias = np.random.default_rng(2).normal(size=5)
+    variables = {"params": {"kernel": variables["params"]["kernel"], "bias": jnp.asarray(bias, jnp.float32)}}
+    n = 7 - window + 1
+    expected = np.zeros((3, n, 5)) + bias
+    for t in range(n):  # out[b, t, f] = sum_{i, e} x[b, t + i, e] * kernel[i, e, f] + bias[f]
+        for i in range(window):
+            expected[:, t] += x[:, t + i].astype(np.float64) @ kernel[i]
+    np.testing.assert_allclose(np.asarray(conv.apply(variables, x)), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("make", GENERATORS)
 def test_gradient_flows_from_d_loss_to_every_generator_parameter(make):
     g = make(beta_max=10.0)

@@ -213,6 +213,27 @@ class TransformerGenerator(_TextGenerator):
         return self._lm().apply({"params": params["lm"]}, inputs)
 
 
+class WindowConv(nn.Module):
+    """A 'VALID' 1-D convolution over time written as one matmul on the unfolded windows.
+
+    [B, T, E] -> [B, T - window + 1, features]; the same function as `nn.Conv(features, (window,),
+    padding="VALID")` with the same parameters, but several times faster on CPU for the
+    discriminator's many short sequences (XLA's CPU convolution, and its gradient, is slow here).
+    """
+
+    features: int
+    window: int
+
+    @nn.compact
+    def __call__(self, x):
+        e = x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (self.window, e, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        n = x.shape[-2] - self.window + 1
+        unfolded = jnp.concatenate([x[..., i:i + n, :] for i in range(self.window)], axis=-1)
+        return unfolded @ kernel.reshape(self.window * e, self.features) + bias
+
+
 class RelGANDiscriminator(nn.Module):
     """RelGAN's CNN discriminator over one-hot (or relaxed one-hot) text.
 
@@ -248,7 +269,7 @@ class RelGANDiscriminator(nn.Module):
         emb = emb.reshape(b, t, self.num_rep, self.emb_dim)
         emb = jnp.swapaxes(emb, 1, 2).reshape(b * self.num_rep, t, self.emb_dim)
         windows = [w for w in self.windows if w <= t] or [t]
-        pooled = [jnp.max(nn.relu(nn.Conv(self.num_filters, (w,), padding="VALID")(emb)), axis=1) for w in windows]
+        pooled = [jnp.max(nn.relu(WindowConv(self.num_filters, w)(emb)), axis=1) for w in windows]
         h = jnp.concatenate(pooled, axis=-1)
         gate = nn.sigmoid(nn.Dense(h.shape[-1])(h))
         h = gate * nn.relu(nn.Dense(h.shape[-1])(h)) + (1.0 - gate) * h  # highway
