@@ -52,6 +52,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.num_train = 100_000  # size of the fixed training set of synthetic sources
     c.data.resolution = 0  # images: resize to resolution x resolution (0 keeps the native size)
     c.data.crop = "center"  # images: center | none (crop to a square before resizing)
+    c.data.prefetch = True  # load and place the next chunk of batches while the current one trains
     # Text sources (synthetic:oracle, local:TRAIN_FILE, tfds:NAME with a tokenizer set).
     c.data.tokenizer = "none"  # none (tfds images) | word | char
     c.data.vocab_size = 5000  # vocabulary limit, the 4 specials <pad> <bos> <eos> <unk> included

@@ -2,6 +2,11 @@
 
 All of them wrap the same pure `train_step`; a `Runner` moves the state and the host
 batches ([k, n_critic, B, ...] numpy arrays) to where its compiled step wants them.
+
+With several hosts (`jax.process_count() > 1`, after `jax.distributed.initialize`), every
+host runs the same program on its own rows of the global batch ([k, n_critic, B / hosts, ...],
+see `ArrayIterator`): `pmap` and `jit` then span all hosts' devices, and `get_state` and the
+metrics come back as this host's copy of the replicated values.
 """
 
 from __future__ import annotations
@@ -27,10 +32,15 @@ class Runner:
     def __init__(self, mode: str, build_step: StepBuilder, devices=None):
         self.mode = mode
         devices = list(devices if devices is not None else jax.devices())
+        self.multihost = jax.process_count() > 1
         if mode == "none":
+            if self.multihost:
+                raise ValueError(f"parallel='none' runs on one device, but this job has {jax.process_count()} "
+                                 "hosts; use --config.parallel=pmap or jit.")
             devices = devices[:1]
         self.devices = devices
         self.num_devices = len(devices)
+        self.local_devices = [d for d in devices if d.process_index == jax.process_index()]
         if mode == "none":
             self._step = jax.jit(fuse_steps(build_step(None, 1)), donate_argnums=0)
         elif mode == "pmap":
@@ -51,32 +61,73 @@ class Runner:
         if self.mode == "none":
             return jax.device_put(state, self.devices[0])
         if self.mode == "pmap":
+            if self.multihost:  # this host's copies; pmap places them on its local devices
+                n = len(self.local_devices)
+                return jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), state)
             stacked = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_devices,) + x.shape), state)
             return jax.device_put(stacked, self._stacked)
+        if self.multihost:  # every host holds the same value
+            return jax.tree.map(lambda x: _global_from_host(x, self._replicated), state)
         return jax.device_put(state, self._replicated)
 
     def get_state(self, state):
         """The state as one copy (for checkpoints and evaluation)."""
+        if self.multihost:
+            return jax.tree.map(lambda x: _local_copy(x, self.mode == "pmap"), state)
         if self.mode == "pmap":
-            return jax.tree.map(lambda x: x[0], state)
+            return jax.tree.map(_first_copy, state)
         return state
 
     def put_batch(self, batch: dict[str, np.ndarray]):
+        """Places this host's [k, c, B / hosts, ...] rows (all of [k, c, B, ...] with one host)."""
         if self.mode == "none":
             return jax.device_put(batch, self.devices[0])
         if self.mode == "pmap":
-            n = self.num_devices
+            n = len(self.local_devices)
 
             def split(x):  # [k, c, B, ...] -> [devices, k, c, B / devices, ...]
                 x = x.reshape(x.shape[:2] + (n, x.shape[2] // n) + x.shape[3:])
                 return np.moveaxis(x, 2, 0)
 
+            if self.multihost:
+                return {k: split(v) for k, v in batch.items()}
             return jax.device_put({k: split(v) for k, v in batch.items()}, self._stacked)
+        if self.multihost:
+            hosts = jax.process_count()
+            return {k: jax.make_array_from_process_local_data(
+                self._data, v, v.shape[:2] + (v.shape[2] * hosts,) + v.shape[3:]) for k, v in batch.items()}
         return jax.device_put(batch, self._data)
 
     def step(self, state, batch):
         """Runs k fused steps; returns (state, metrics averaged over the k steps)."""
         state, metrics = self._step(state, batch)
-        if self.mode == "pmap":
-            metrics = jax.tree.map(lambda x: x[0], metrics)
+        if self.multihost:
+            metrics = jax.tree.map(lambda x: _local_copy(x, self.mode == "pmap"), metrics)
+        elif self.mode == "pmap":
+            metrics = jax.tree.map(_first_copy, metrics)
         return state, metrics
+
+
+def _first_copy(x: jax.Array) -> jax.Array:
+    """Device 0's copy of a pmap output, as a one-device array.
+
+    `x[0]` would compile an SPMD gather over all devices, with its own all-reduce; dispatched for
+    every state leaf while steps are in flight, those collectives can miss XLA:CPU's rendezvous
+    deadline (a process abort after 40 s) on a loaded machine. This slices device 0's shard only.
+    """
+    return x.addressable_data(0)[0]
+
+
+def _global_from_host(x, sharding: NamedSharding) -> jax.Array:
+    """A global array from a value that every host holds whole (a replicated state leaf)."""
+    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        data = _global_from_host(jax.random.key_data(x), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def _local_copy(x: jax.Array, stacked: bool) -> jax.Array:
+    """This host's copy of a value replicated over all hosts (`stacked`: pmap's [devices, ...] form)."""
+    local = x.addressable_data(0)
+    return local.reshape(x.shape[1:]) if stacked else local

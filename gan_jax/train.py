@@ -18,6 +18,7 @@ from gan_jax import evaluate, optim, runguard, startup, text_run, writers
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import checks as data_checks
 from gan_jax.data import get_dataset
+from gan_jax.data.prefetch import Prefetcher
 from gan_jax.models import build_models, sample_latent
 from gan_jax.parallel import Runner
 from gan_jax.state import count_params, create_state
@@ -105,7 +106,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         raise config_lib.ConfigError(f"on_divergence is {on_divergence!r}; use 'stop' or 'rollback'.")
     if not 0 < rollback_lr_factor < 1:
         raise config_lib.ConfigError(f"rollback_lr_factor must be in (0, 1), got {rollback_lr_factor}.")
-    iterator, spec = get_dataset(config.data, config.batch_size, config.seed)
+    iterator, spec = get_dataset(config.data, config.batch_size, config.seed,
+                                 process_index=jax.process_index(), process_count=jax.process_count())
 
     data_checks.check_labels(spec, evaluate.is_conditional(config.model),
                              f"model.conditioning={config.model.conditioning!r} needs labels")
@@ -176,6 +178,11 @@ def _run(config, workdir, progress, state, iterator, spec, g_model, d_model, g_t
 
     device_state = runner.put_state(state)
     del state
+
+    def place(batch):  # [chunk * n_critic, B, ...] host rows -> [chunk, n_critic, B, ...] on the devices
+        return runner.put_batch({key: v.reshape((-1, config.n_critic) + v.shape[1:]) for key, v in batch.items()})
+
+    prefetcher = Prefetcher(iterator, place, enabled=config.data.prefetch)
     watch = runguard.DivergenceWatch()
     rollbacks = 0
     k = config.steps_per_dispatch
@@ -183,14 +190,15 @@ def _run(config, workdir, progress, state, iterator, spec, g_model, d_model, g_t
     last_train: dict[str, float] = {}
     last_eval: dict[str, float] = {}
     timer_step, timer = step, time.time()
+    wait_mark, timer_wall = 0.0, timer  # data-wait accounting over all wall time between logs
     first_step_sec = None
     try:
         while step < config.num_steps:
             # Chunks end on multiples of k so a resumed run dispatches exactly the same programs.
             chunk = min(k - step % k, config.num_steps - step)
-            batch = iterator.next_batches(chunk * per_batch)
-            batch = {key: v.reshape((chunk, per_batch) + v.shape[1:]) for key, v in batch.items()}
-            device_state, metrics = runner.step(device_state, runner.put_batch(batch))
+            upcoming = min(k, config.num_steps - step - chunk)  # the chunk after this one
+            batch = prefetcher.next(chunk * per_batch, upcoming * per_batch)
+            device_state, metrics = runner.step(device_state, batch)
             if first_step_sec is None:  # start-up time, process start to first step done (one sync, once)
                 jax.block_until_ready(metrics)
                 first_step_sec = startup.process_age_sec()
@@ -239,6 +247,9 @@ def _run(config, workdir, progress, state, iterator, spec, g_model, d_model, g_t
                 timer_step, timer = step, now
                 last_train = {f"train/{name}": float(v) for name, v in metrics.items()}
                 last_train["train/steps_per_sec"] = steps_per_sec
+                # Share of the wall time since the last log that the loop waited for input data.
+                last_train["train/data_wait_frac"] = (prefetcher.wait_sec - wait_mark) / max(now - timer_wall, 1e-9)
+                wait_mark, timer_wall = prefetcher.wait_sec, now
                 writer.write_scalars(step, last_train)
                 bar.update(step, {"d_loss": last_train["train/d_loss"], "g_loss": last_train["train/g_loss"],
                                   "steps/s": steps_per_sec, **last_eval})
@@ -259,6 +270,7 @@ def _run(config, workdir, progress, state, iterator, spec, g_model, d_model, g_t
         if not last_eval:  # resumed a finished run: report its final numbers again
             last_eval = run_eval(runner.get_state(device_state), step)
     finally:
+        prefetcher.close()
         bar.close()
         writer.close()
         checkpointer.close()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from gan_jax.data import ArrayIterator, DataError, get_dataset
+from gan_jax.data.prefetch import Prefetcher
 
 
 def test_each_epoch_is_a_permutation():
@@ -36,6 +37,47 @@ def test_next_batches_stacks_consecutive_batches():
     stacked = a.next_batches(4)["x"]
     assert stacked.shape == (4, 5) and a.position == 4
     np.testing.assert_array_equal(stacked, np.stack([next(b)["x"] for _ in range(4)]))
+
+
+@pytest.mark.parametrize("hosts", [2, 4])
+def test_hosts_split_every_global_batch(hosts):
+    """Host i reads rows [i B/P, (i+1) B/P) of each global batch; together, exactly one host's stream."""
+    arrays = {"x": np.arange(30) * 10, "label": np.arange(30)}
+    one = ArrayIterator(arrays, batch_size=8, seed=5)
+    parts = [ArrayIterator(arrays, batch_size=8, seed=5, process_index=i, process_count=hosts) for i in range(hosts)]
+    expected = one.next_batches(7)  # crosses epoch boundaries
+    got = [p.next_batches(7) for p in parts]
+    assert got[0]["x"].shape == (7, 8 // hosts)
+    np.testing.assert_array_equal(np.concatenate([g["x"] for g in got], axis=1), expected["x"])
+    np.testing.assert_array_equal(np.concatenate([g["label"] for g in got], axis=1) * 10, expected["x"])
+    assert all(p.position == one.position == 7 for p in parts)
+
+
+def test_batch_not_divisible_by_hosts():
+    with pytest.raises(DataError, match="not divisible by the 3 hosts"):
+        ArrayIterator({"x": np.arange(30)}, batch_size=8, seed=0, process_index=0, process_count=3)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_prefetcher_gives_the_iterators_batches(enabled):
+    """Whatever it guessed (right, wrong, or across a seek), the prefetcher returns batches_at(position)."""
+    arrays = {"x": np.arange(40)}
+    it = ArrayIterator(arrays, batch_size=4, seed=7)
+    ref = ArrayIterator(arrays, batch_size=4, seed=7)
+    placed = []
+    prefetcher = Prefetcher(it, lambda b: placed.append(b) or {k: v + 1000 for k, v in b.items()}, enabled)
+    plan = [(3, 3), (3, 3), (2, 2), (2, 0)]  # (count, guess of the next count); the second guess is wrong
+    for count, upcoming in plan:
+        position = it.position
+        batch = prefetcher.next(count, upcoming)
+        np.testing.assert_array_equal(batch["x"], ref.batches_at(position, count)["x"] + 1000)
+    assert it.position == 10
+    it.seek(4)  # a rollback: the pending load (if any) is for another position
+    batch = prefetcher.next(2, 2)
+    np.testing.assert_array_equal(batch["x"], ref.batches_at(4, 2)["x"] + 1000)
+    assert it.position == 6
+    prefetcher.close()
+    assert (prefetcher.hits, prefetcher.misses) == ((2, 3) if enabled else (0, 5))
 
 
 def _data(source, num_train=1000):

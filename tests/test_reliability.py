@@ -100,17 +100,16 @@ def _poison(monkeypatch, at_batch: int, times: int):
 
     def get_dataset(*args, **kwargs):
         iterator, spec = real(*args, **kwargs)
-        next_batches = iterator.next_batches
+        batches_at = iterator.batches_at
 
-        def poisoned(count):
-            start = iterator.position
-            out = next_batches(count)
+        def poisoned(start, count):
+            out = batches_at(start, count)
             if start <= at_batch < start + count and left[0] > 0:
                 left[0] -= 1
                 out["x"][at_batch - start, 0, 0] = np.nan
             return out
 
-        iterator.next_batches = poisoned
+        iterator.batches_at = poisoned
         return iterator, spec
 
     monkeypatch.setattr(train, "get_dataset", get_dataset)

@@ -40,12 +40,26 @@ class ArrayIterator(Iterator[dict]):
 
     Epoch e is a permutation drawn from (seed, e); batches run across epoch boundaries, so no
     example is dropped and every batch has the same shape.
+
+    `batch_size` is the global batch. With several hosts (`process_count` > 1) each host
+    yields only its own rows of every global batch: host i gets rows
+    [i * B / P, (i + 1) * B / P), so the hosts together see exactly the batches one host
+    would, and `position` (global batches produced) is the same number on every host.
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int, transform=None):
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int, transform=None,
+                 process_index: int = 0, process_count: int = 1):
+        if batch_size % process_count:
+            raise DataError(f"batch_size {batch_size} is not divisible by the {process_count} hosts; "
+                            f"use a multiple of {process_count} (config key 'batch_size').")
+        if not 0 <= process_index < process_count:
+            raise ValueError(f"process_index {process_index} is not in [0, {process_count}).")
         self.arrays = arrays
         self.n = len(next(iter(arrays.values())))
         self.batch_size = batch_size
+        self.local_batch_size = batch_size // process_count
+        self.process_index = process_index
+        self.process_count = process_count
         self.seed = seed
         self.transform = transform
         self.position = 0
@@ -59,6 +73,7 @@ class ArrayIterator(Iterator[dict]):
         return self._perms[epoch]
 
     def indices(self, position: int, count: int = 1) -> np.ndarray:
+        """Example indices of the `count` global batches from `position` on, flat [count * B]."""
         start = position * self.batch_size
         flat = np.arange(start, start + count * self.batch_size)
         epochs, offsets = np.divmod(flat, self.n)
@@ -68,19 +83,33 @@ class ArrayIterator(Iterator[dict]):
             out[mask] = self._perm(int(epoch))[offsets[mask]]
         return out
 
+    def local_indices(self, position: int, count: int = 1) -> np.ndarray:
+        """This host's rows of those batches, flat [count * B / process_count]."""
+        idx = self.indices(position, count).reshape(count, self.batch_size)
+        lo = self.process_index * self.local_batch_size
+        return idx[:, lo:lo + self.local_batch_size].reshape(-1)
+
     def seek(self, position: int) -> None:
         self.position = int(position)
 
-    def next_batches(self, count: int) -> dict[str, np.ndarray]:
-        """`count` consecutive batches stacked: {"x": [count, B, ...], ...}."""
-        idx = self.indices(self.position, count)
-        self.position += count
+    def batches_at(self, position: int, count: int) -> dict[str, np.ndarray]:
+        """This host's part of `count` consecutive batches from `position`: {"x": [count, B / hosts, ...]}.
+
+        Pure in (seed, position, count); does not move the iterator.
+        """
+        idx = self.local_indices(position, count)
         out = {}
         for key, array in self.arrays.items():
             values = array[idx]
             if key == "x" and self.transform is not None:
                 values = self.transform(values)
-            out[key] = values.reshape((count, self.batch_size) + values.shape[1:])
+            out[key] = values.reshape((count, self.local_batch_size) + values.shape[1:])
+        return out
+
+    def next_batches(self, count: int) -> dict[str, np.ndarray]:
+        """`count` consecutive batches stacked: {"x": [count, B / hosts, ...], ...}."""
+        out = self.batches_at(self.position, count)
+        self.position += count
         return out
 
     def __next__(self) -> dict[str, np.ndarray]:
@@ -127,8 +156,9 @@ def _local_images(data_config: ml_collections.ConfigDict, source: str, path: str
 
 
 def get_dataset(data_config: ml_collections.ConfigDict, batch_size: int, seed: int,
-                split: str | None = None) -> tuple[ArrayIterator, DataSpec]:
-    """The batch iterator and spec of `data_config.source`."""
+                split: str | None = None, process_index: int = 0,
+                process_count: int = 1) -> tuple[ArrayIterator, DataSpec]:
+    """The batch iterator and spec of `data_config.source`; with several hosts, this host's rows."""
     source = data_config.source
     split = split or data_config.split
     kind, _, name = source.partition(":")
@@ -183,4 +213,4 @@ def get_dataset(data_config: ml_collections.ConfigDict, batch_size: int, seed: i
     if batch_size > spec.num_examples:
         raise DataError(f"batch_size {batch_size} is larger than the {spec.num_examples} examples of "
                         f"{source!r} ({split}); lower --config.batch_size.")
-    return ArrayIterator(arrays, batch_size, seed, transform), spec
+    return ArrayIterator(arrays, batch_size, seed, transform, process_index, process_count), spec
