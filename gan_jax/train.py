@@ -102,6 +102,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     workdir = pathlib.Path(workdir)
     devices = jax.devices()
     config_lib.validate(config, len(devices))
+    if jax.process_count() > 1:  # the data and the step are per-host; the writers are not yet
+        raise config_lib.ConfigError(
+            f"This job has {jax.process_count()} processes, but the run loop writes its workdir (lock, config, "
+            "metrics, checkpoints) from one process. Run train on one host; multi-host data and steps are "
+            "available through gan_jax.data.ArrayIterator(process_index, process_count) and gan_jax.parallel.Runner.")
     if on_divergence not in ("stop", "rollback"):
         raise config_lib.ConfigError(f"on_divergence is {on_divergence!r}; use 'stop' or 'rollback'.")
     if not 0 < rollback_lr_factor < 1:
