@@ -6,10 +6,11 @@ An experiment file may define `get_sweep(arg=None)` returning a list of override
     def get_sweep(arg=None):
         return product(zip_(loss=["hinge", "wasserstein"], **{"reg.gp_weight": [0.0, 10.0]}), seeds(10))
 
-`gan-jax sweep --config experiments/grid25.py --workdir DIR [--mode local|vmap|slurm]` writes
+`gan-jax sweep --config experiments/grid25.py --workdir DIR [--mode local|vmap|ray|slurm]` writes
 `DIR/sweep.json` and trains one run per entry in `DIR/runs/NAME` (`local`: N processes at a
-time, resumable: finished runs are skipped, interrupted ones resume; `slurm`: writes a job-array
-script instead; `vmap`: see gan_jax/sweep_vmap.py). `gan-jax sweep report DIR` aggregates the final metrics of every run into a
+time, resumable: finished runs are skipped, interrupted ones resume; `ray`: the same runs as
+Ray tasks, on a local instance or a cluster; `slurm`: writes a job-array script instead;
+`vmap`: see gan_jax/sweep_vmap.py). `gan-jax sweep report DIR` aggregates the final metrics of every run into a
 Markdown and a CSV table grouped by the swept values, mean ± standard error over seeds, and
 plots a chosen metric against a swept value.
 """
@@ -131,6 +132,55 @@ def run_local(record: dict, processes: int, log=print) -> list[str]:
             if proc.returncode != 0:
                 failed.append(entry["name"])
             log(f"[{done}/{len(record['runs'])}] {entry['name']}: {status}  ({time.time() - start:.0f} s)")
+    return failed
+
+
+def _train_task(config_spec: str, entry: dict) -> tuple[str, int]:
+    """One run as a subprocess, its output in RUN/train.log: the body of a Ray task (and of local mode)."""
+    workdir = pathlib.Path(entry["workdir"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / "train.log", "a") as out:
+        code = subprocess.call(train_command(config_spec, entry), stdout=out, stderr=subprocess.STDOUT)
+    return entry["name"], code
+
+
+def run_ray(record: dict, address: str | None = None, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
+            log=print) -> list[str]:
+    """Trains every unfinished run as a Ray task; returns the names of failed runs.
+
+    `address=None` starts a local Ray instance; "auto" or "HOST:PORT" joins a running cluster,
+    whose nodes must all see the sweep directory (a shared filesystem) and have gan_jax installed.
+    Each task trains its run in a fresh process, exactly as `--mode local` does, so a run can be
+    interrupted and resumed by rerunning the sweep.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--mode ray needs Ray: pip install 'gan-jax[ray]' (or pip install ray).") from None
+    todo = [e for e in record["runs"] if not finished(e)]
+    done = len(record["runs"]) - len(todo)
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    log(f"sweep: {len(record['runs'])} runs, {done} already finished, {len(todo)} to run as Ray tasks "
+        f"({cpus_per_run:g} CPU{f', {gpus_per_run:g} GPU' if gpus_per_run else ''} each; cluster: "
+        f"{ray.cluster_resources().get('CPU', 0):g} CPUs)")
+    task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_train_task)
+    pending = [task.remote(record["config"], e) for e in todo]
+    by_name = {e["name"]: e for e in todo}
+    failed, start = [], time.time()
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            name, code = ray.get(ready[0])
+            done += 1
+            if code != 0:
+                failed.append(name)
+            status = "ok" if code == 0 else f"FAILED (exit {code}, see {by_name[name]['workdir']}/train.log)"
+            log(f"[{done}/{len(record['runs'])}] {name}: {status}  ({time.time() - start:.0f} s)")
+    finally:
+        if started_here:
+            ray.shutdown()
     return failed
 
 
@@ -259,10 +309,15 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sweep") -> int:
     parser.add_argument("--config", required=True, help="experiment file (or name) with an optional :ARG")
     parser.add_argument("--sweep_arg", default=None, help="argument passed to get_sweep(arg)")
     parser.add_argument("--workdir", required=True, help="sweep directory: sweep.json and runs/NAME/")
-    parser.add_argument("--mode", choices=("local", "vmap", "slurm"), default="local",
+    parser.add_argument("--mode", choices=("local", "vmap", "ray", "slurm"), default="local",
                         help="local: one process per run; vmap: runs differing only in state-held values "
                              "(seed, learning rates, betas, loss weights, EMA decay) as one vmapped program; "
+                             "ray: one Ray task per run (a local Ray instance, or --ray_address); "
                              "slurm: write a job-array script")
+    parser.add_argument("--ray_address", default=None,
+                        help="ray mode: a running cluster ('auto' or HOST:PORT); default: start a local instance")
+    parser.add_argument("--ray_cpus_per_run", type=float, default=1.0, help="ray mode: CPUs reserved per run")
+    parser.add_argument("--ray_gpus_per_run", type=float, default=0.0, help="ray mode: GPUs reserved per run")
     parser.add_argument("--processes", type=int, default=None,
                         help="local mode: runs at a time (default: 1, or one per accelerator)")
     parser.add_argument("--slurm_header", default="", help="extra #SBATCH lines for --mode slurm")
@@ -293,8 +348,14 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sweep") -> int:
             return 1
         print(report(workdir))
         return 0
-    processes = args.processes or _default_processes()
-    failed = run_local(record, processes)
+    if args.mode == "ray":
+        try:
+            failed = run_ray(record, args.ray_address, args.ray_cpus_per_run, args.ray_gpus_per_run)
+        except ValueError as e:
+            print(f"{prog}: {e}", file=sys.stderr)
+            return 2
+    else:
+        failed = run_local(record, args.processes or _default_processes())
     print(report(workdir))
     if failed:
         print(f"{prog}: {len(failed)} run(s) failed: {', '.join(failed)}; rerun the same command to retry them.",
