@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import ml_collections
 from ml_collections import config_dict
 
-LOSSES = ("non_saturating", "minimax", "hinge", "wasserstein", "least_squares", "relativistic")
+LOSSES = ("non_saturating", "minimax", "hinge", "wasserstein", "least_squares", "relativistic",
+          "relativistic_standard")
 PARALLEL_MODES = ("none", "pmap", "jit")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")

@@ -63,6 +63,14 @@ def _ra_g(real, fake, mean):
 
 RELATIVISTIC = Loss(d=_ra_d, g=_ra_g, needs_real_in_g=True)
 
+# Jolicoeur-Martineau 2019, relativistic standard GAN (RSGAN; RelGAN's loss): each real logit is
+# compared with the fake logit of the same batch position, D_rs(a, b) = sigmoid(a - b).
+RELATIVISTIC_STANDARD = Loss(
+    d=lambda real, fake, mean: mean(softplus(-(real - fake))),
+    g=lambda real, fake, mean: mean(softplus(-(fake - real))),
+    needs_real_in_g=True,
+)
+
 LOSSES = {
     "non_saturating": NON_SATURATING,
     "minimax": MINIMAX,
@@ -70,6 +78,7 @@ LOSSES = {
     "wasserstein": WASSERSTEIN,
     "least_squares": LEAST_SQUARES,
     "relativistic": RELATIVISTIC,
+    "relativistic_standard": RELATIVISTIC_STANDARD,
 }
 
 

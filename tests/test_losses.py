@@ -59,6 +59,16 @@ def test_relativistic_average_by_hand():
     np.testing.assert_allclose(loss.g(jnp.array(REAL), jnp.array(FAKE), jnp.mean), g, rtol=1e-6)
 
 
+def test_relativistic_standard_by_hand():
+    # RSGAN: D_rs(a, b) = sigmoid(a - b), real and fake paired by position.
+    real, fake = np.array([2.0, -0.5, 0.3, 1.1]), FAKE
+    d = -np.mean(np.log(sigmoid(real - fake)))
+    g = -np.mean(np.log(sigmoid(fake - real)))
+    loss = losses.get_loss("relativistic_standard")
+    np.testing.assert_allclose(loss.d(jnp.array(real), jnp.array(fake), jnp.mean), d, rtol=1e-6)
+    np.testing.assert_allclose(loss.g(jnp.array(real), jnp.array(fake), jnp.mean), g, rtol=1e-6)
+
+
 def test_unknown_loss_is_refused():
     with pytest.raises(ValueError, match="hinge"):
         losses.get_loss("hinj")
