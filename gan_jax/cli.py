@@ -105,7 +105,8 @@ def report(config, summary, workdir) -> str:
     if "eval/nll_gen" in metrics:  # text
         from gan_jax.metrics import text as text_metrics
 
-        lines.append(text_metrics.format_table(metrics, config.eval.num_samples))
+        lines.append(text_metrics.format_table(metrics, config.eval.num_samples,
+                                               published="coco" in source.lower()))
     elif source.startswith("synthetic:"):
         lines.append(modes.format_table(source.split(":", 1)[1], metrics, config.eval.num_samples))
     else:

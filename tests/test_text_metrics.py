@@ -48,3 +48,12 @@ def test_unique_ratios_by_hand():
     assert r["unique_sentences"] == pytest.approx(2 / 3)
     assert r["unique_1grams"] == pytest.approx(3 / 9)  # a, b, c of 9 tokens
     assert r["unique_2grams"] == pytest.approx(2 / 6)  # (a b), (b a) of 6 bigrams
+
+
+def test_format_table_shows_texygen_rows_only_when_asked():
+    from gan_jax.metrics.text import format_table
+
+    metrics = {f"eval/{k}{n}": 0.5 for k in ("bleu", "self_bleu") for n in (2, 3, 4, 5)}
+    metrics["eval/nll_gen"] = 3.0
+    assert "Texygen MLE      0.731/0.497/0.305/0.189" in format_table(metrics, 10)
+    assert "Texygen" not in format_table(metrics, 10, published=False)

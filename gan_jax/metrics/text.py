@@ -149,8 +149,11 @@ COCO_PUBLISHED = {  # Texygen's table: BLEU-2..5 ; self-BLEU-2..5
 }
 
 
-def format_table(metrics: dict[str, float], num_samples: int) -> str:
-    """This run's text metrics beside the published numbers of BENCHMARKS.md section 4."""
+def format_table(metrics: dict[str, float], num_samples: int, published: bool = True) -> str:
+    """This run's text metrics beside the published numbers of BENCHMARKS.md section 4.
+
+    `published=False` leaves out Texygen's COCO rows (for other corpora they compare nothing).
+    """
     if "eval/nll_oracle" in metrics:
         rows = [f"Oracle, length 20, {num_samples} samples: NLL_oracle (NLL_gen)",
                 f"  this run      {metrics['eval/nll_oracle']:.3f} ({metrics['eval/nll_gen']:.3f})",
@@ -164,6 +167,7 @@ def format_table(metrics: dict[str, float], num_samples: int) -> str:
         rows = [f"BLEU-2/3/4/5 ; self-BLEU-2/3/4/5 ({num_samples} samples, the whole test set as references)",
                 f"  this run         {fmt(metrics[f'eval/bleu{n}'] for n in (2, 3, 4, 5))} ; "
                 f"{fmt(metrics[f'eval/self_bleu{n}'] for n in (2, 3, 4, 5))}   NLL_gen {metrics['eval/nll_gen']:.3f}"]
-        rows += [f"  {name:<16} {fmt(b)} ; {fmt(s)}" for name, (b, s) in COCO_PUBLISHED.items()]
+        if published:
+            rows += [f"  {name:<16} {fmt(b)} ; {fmt(s)}" for name, (b, s) in COCO_PUBLISHED.items()]
         return "\n".join(rows)
     return "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith("eval/"))
