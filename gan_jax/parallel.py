@@ -70,13 +70,21 @@ class Runner:
             return jax.tree.map(lambda x: _global_from_host(x, self._replicated), state)
         return jax.device_put(state, self._replicated)
 
+    def _one_copy(self, x: jax.Array) -> jax.Array:
+        """This host's copy of a replicated output, as an array on one of its devices.
+
+        Slices a local shard rather than indexing the global array: `x[0]` on a pmap output would
+        compile an SPMD gather over all devices with its own all-reduce; dispatched for every
+        state leaf while steps are in flight, those collectives can miss XLA:CPU's rendezvous
+        deadline (a process abort after 40 s) on a loaded machine.
+        """
+        if self.mode == "pmap":
+            return x.addressable_data(0)[0]  # [devices, ...]: the first local device's copy
+        return x.addressable_data(0) if self.multihost else x
+
     def get_state(self, state):
         """The state as one copy (for checkpoints and evaluation)."""
-        if self.multihost:
-            return jax.tree.map(lambda x: _local_copy(x, self.mode == "pmap"), state)
-        if self.mode == "pmap":
-            return jax.tree.map(_first_copy, state)
-        return state
+        return jax.tree.map(self._one_copy, state)
 
     def put_batch(self, batch: dict[str, np.ndarray]):
         """Places this host's [k, c, B / hosts, ...] rows (all of [k, c, B, ...] with one host)."""
@@ -101,21 +109,7 @@ class Runner:
     def step(self, state, batch):
         """Runs k fused steps; returns (state, metrics averaged over the k steps)."""
         state, metrics = self._step(state, batch)
-        if self.multihost:
-            metrics = jax.tree.map(lambda x: _local_copy(x, self.mode == "pmap"), metrics)
-        elif self.mode == "pmap":
-            metrics = jax.tree.map(_first_copy, metrics)
-        return state, metrics
-
-
-def _first_copy(x: jax.Array) -> jax.Array:
-    """Device 0's copy of a pmap output, as a one-device array.
-
-    `x[0]` would compile an SPMD gather over all devices, with its own all-reduce; dispatched for
-    every state leaf while steps are in flight, those collectives can miss XLA:CPU's rendezvous
-    deadline (a process abort after 40 s) on a loaded machine. This slices device 0's shard only.
-    """
-    return x.addressable_data(0)[0]
+        return state, jax.tree.map(self._one_copy, metrics)
 
 
 def _global_from_host(x, sharding: NamedSharding) -> jax.Array:
@@ -126,8 +120,3 @@ def _global_from_host(x, sharding: NamedSharding) -> jax.Array:
     x = np.asarray(x)
     return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
 
-
-def _local_copy(x: jax.Array, stacked: bool) -> jax.Array:
-    """This host's copy of a value replicated over all hosts (`stacked`: pmap's [devices, ...] form)."""
-    local = x.addressable_data(0)
-    return local.reshape(x.shape[1:]) if stacked else local

@@ -128,15 +128,20 @@ def run_local(record: dict, processes: int, log=print) -> list[str]:
             out.close()
             running.remove(item)
             done += 1
-            status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {entry['workdir']}/train.log)"
             if proc.returncode != 0:
                 failed.append(entry["name"])
-            log(f"[{done}/{len(record['runs'])}] {entry['name']}: {status}  ({time.time() - start:.0f} s)")
+            log(_done_line(entry, proc.returncode, done, len(record["runs"]), start))
     return failed
 
 
+def _done_line(entry: dict, code: int, done: int, total: int, start: float) -> str:
+    """The progress line of a finished run (local and Ray modes)."""
+    status = "ok" if code == 0 else f"FAILED (exit {code}, see {entry['workdir']}/train.log)"
+    return f"[{done}/{total}] {entry['name']}: {status}  ({time.time() - start:.0f} s)"
+
+
 def _train_task(config_spec: str, entry: dict) -> tuple[str, int]:
-    """One run as a subprocess, its output in RUN/train.log: the body of a Ray task (and of local mode)."""
+    """One run as a subprocess, its output appended to RUN/train.log: the body of a Ray task."""
     workdir = pathlib.Path(entry["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     with open(workdir / "train.log", "a") as out:
@@ -176,8 +181,7 @@ def run_ray(record: dict, address: str | None = None, cpus_per_run: float = 1.0,
             done += 1
             if code != 0:
                 failed.append(name)
-            status = "ok" if code == 0 else f"FAILED (exit {code}, see {by_name[name]['workdir']}/train.log)"
-            log(f"[{done}/{len(record['runs'])}] {name}: {status}  ({time.time() - start:.0f} s)")
+            log(_done_line(by_name[name], code, done, len(record["runs"]), start))
     finally:
         if started_here:
             ray.shutdown()

@@ -106,13 +106,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         raise config_lib.ConfigError(
             f"This job has {jax.process_count()} processes, but the run loop writes its workdir (lock, config, "
             "metrics, checkpoints) from one process. Run train on one host; multi-host data and steps are "
-            "available through gan_jax.data.ArrayIterator(process_index, process_count) and gan_jax.parallel.Runner.")
+            "available through gan_jax.data.get_dataset(..., process_index, process_count) and gan_jax.parallel.Runner.")
     if on_divergence not in ("stop", "rollback"):
         raise config_lib.ConfigError(f"on_divergence is {on_divergence!r}; use 'stop' or 'rollback'.")
     if not 0 < rollback_lr_factor < 1:
         raise config_lib.ConfigError(f"rollback_lr_factor must be in (0, 1), got {rollback_lr_factor}.")
-    iterator, spec = get_dataset(config.data, config.batch_size, config.seed,
-                                 process_index=jax.process_index(), process_count=jax.process_count())
+    iterator, spec = get_dataset(config.data, config.batch_size, config.seed)
 
     data_checks.check_labels(spec, evaluate.is_conditional(config.model),
                              f"model.conditioning={config.model.conditioning!r} needs labels")
