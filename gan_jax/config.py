@@ -73,6 +73,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.maxout_pieces = 5
     c.model.d_fourier_features = 0  # pacgan_maxout D: random Fourier features of the input (0 = raw input)
     c.model.d_fourier_scale = 1.0  # their frequency scale (cycles per data unit)
+    c.model.g_fourier_features = 0  # pacgan_mlp G: random Fourier features of the latent z (0 = z alone)
+    c.model.g_fourier_scale = 1.0  # their frequency scale (cycles per unit of z)
     c.model.conditioning = "none"  # none | projection (cBN G + projection D) | acgan (cBN G + classifier head)
     c.model.spectral_norm = False  # spectral normalisation on every D layer (ResNet D always has it)
     c.model.dtype = "float32"  # compute dtype of G and D: float32 | bfloat16 (parameters stay float32)
@@ -293,6 +295,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     _require(config.model.d_fourier_features >= 0, "model.d_fourier_features", "must be >= 0 (0: raw input).")
     _require(config.model.d_fourier_scale > 0, "model.d_fourier_scale",
              f"must be positive, got {config.model.d_fourier_scale}.")
+    _require(config.model.g_fourier_features >= 0, "model.g_fourier_features", "must be >= 0 (0: z alone).")
+    _require(config.model.g_fourier_scale > 0, "model.g_fourier_scale",
+             f"must be positive, got {config.model.g_fourier_scale}.")
     _validate_text(config)
 
 

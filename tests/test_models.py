@@ -61,6 +61,33 @@ def test_fourier_features_match_numpy_and_stay_fixed():
     assert not np.any(np.asarray(grad["params"]["B"]))  # never trained
 
 
+def test_generator_fourier_features_feed_its_first_layer():
+    import numpy as np
+
+    m = config_lib.default_config().model
+    m.g_fourier_features, m.g_fourier_scale, m.g_width, m.g_depth = 3, 0.5, 4, 1
+    g, _ = build_models(m, (2,))
+    z = jax.random.normal(jax.random.key(0), (6, 2))
+    variables = g.init(jax.random.key(1), z, train=False)
+    params = variables["params"]
+    b = np.asarray(params["FourierFeatures_0"]["B"], np.float64)
+    assert b.shape == (2, 3)
+    # The same network by hand in numpy: [z, cos 2πzB, sin 2πzB] -> Dense -> BN (running stats) -> ReLU -> Dense.
+    z64 = np.asarray(z, np.float64)
+    proj = 2 * np.pi * z64 @ b
+    h = np.concatenate([z64, np.cos(proj), np.sin(proj)], -1)
+    dense0, dense1, bn = params["Dense_0"], params["Dense_1"], params["BatchNorm_0"]
+    h = h @ np.asarray(dense0["kernel"], np.float64) + np.asarray(dense0["bias"], np.float64)
+    stats = variables["batch_stats"]["BatchNorm_0"]
+    h = (h - np.asarray(stats["mean"])) / np.sqrt(np.asarray(stats["var"]) + 1e-5)
+    h = np.maximum(h * np.asarray(bn["scale"]) + np.asarray(bn["bias"]), 0)
+    out = h @ np.asarray(dense1["kernel"], np.float64) + np.asarray(dense1["bias"], np.float64)
+    np.testing.assert_allclose(g.apply(variables, z, train=False), out, rtol=1e-4, atol=1e-5)
+    grad = jax.grad(lambda p: g.apply({**variables, "params": p}, z, train=False).sum())(params)
+    assert not np.any(np.asarray(grad["FourierFeatures_0"]["B"]))  # never trained
+    assert np.any(np.asarray(grad["Dense_0"]["kernel"][2:]))  # the features reach the first layer
+
+
 def test_packed_discriminator_gives_each_sample_the_same_fourier_features():
     import numpy as np
 

@@ -17,7 +17,9 @@ DiscriminatorFactory = Callable[[ml_collections.ConfigDict, Sequence[int], "str 
 
 GENERATORS: dict[str, GeneratorFactory] = {
     "mlp": lambda m, shape, axis: mlp.MLPGenerator(shape, m.g_width, m.g_depth, axis_name=axis),
-    "pacgan_mlp": lambda m, shape, axis: mlp.PacGANGenerator(shape, m.g_width, m.g_depth, axis_name=axis),
+    "pacgan_mlp": lambda m, shape, axis: mlp.PacGANGenerator(
+        shape, m.g_width, m.g_depth, axis_name=axis, fourier_features=m.get("g_fourier_features", 0),
+        fourier_scale=m.get("g_fourier_scale", 1.0)),
     "dcgan": lambda m, shape, axis: dcgan.DCGANGenerator(shape, m.g_width, m.upsample, axis_name=axis),
     "sngan_resnet": lambda m, shape, axis, num_classes=0: resnet.SNGANGenerator(
         shape, m.g_width, num_classes, axis_name=axis),

@@ -56,16 +56,23 @@ class MLPDiscriminator(nn.Module):
 
 
 class PacGANGenerator(nn.Module):
-    """PacGAN's 2-D generator: z -> depth x (Dense, BatchNorm, ReLU) -> Dense to the data shape."""
+    """PacGAN's 2-D generator: z -> depth x (Dense, BatchNorm, ReLU) -> Dense to the data shape.
+
+    `fourier_features` > 0 appends that many random Fourier features of z to z (see FourierFeatures).
+    """
 
     output_shape: Sequence[int]
     width: int = 400
     depth: int = 4
     axis_name: str | None = None
+    fourier_features: int = 0
+    fourier_scale: float = 1.0
 
     @nn.compact
     def __call__(self, z, train: bool = True):
         h = z
+        if self.fourier_features:
+            h = jnp.concatenate([z, FourierFeatures(self.fourier_features, self.fourier_scale)(z)], axis=-1)
         for _ in range(self.depth):
             h = nn.Dense(self.width)(h)
             h = nn.relu(batch_norm(train, self.axis_name)(h))
