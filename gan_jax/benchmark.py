@@ -50,6 +50,38 @@ def _config(arch: str, overrides: dict):
     return config
 
 
+def step_flops(step, state, batch) -> float:
+    """FLOPs of one train step, from XLA's cost analysis of a one-step call.
+
+    The k-step call is a `lax.scan`, and XLA counts a loop body once, not once per iteration,
+    so its cost analysis divided by k would undercount k-fold.
+    """
+    import jax
+
+    one = jax.tree.map(lambda v: v[:1], batch)
+    cost = step.lower(state, one).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost.get("flops", 0.0)) if cost else 0.0
+
+
+def matmul_flops_per_s(n: int = 1024, seconds: float = 1.0) -> float:
+    """Achieved FLOP/s of a float32 n x n matmul on the default device: the ceiling for dense nets."""
+    import time as _time
+
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(0), (n, n))
+    f = jax.jit(lambda x: x @ a)
+    x = f(a).block_until_ready()
+    count, start = 0, _time.perf_counter()
+    while _time.perf_counter() - start < seconds:
+        x = f(x / n)
+        count += 1
+    x.block_until_ready()
+    return 2 * n**3 * count / (_time.perf_counter() - start)
+
+
 def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     """Compiles and times `arch`'s fused step in this process; returns one result row."""
     compile_start = time.perf_counter()
@@ -81,9 +113,7 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     start = time.perf_counter()
     compiled = step.lower(state, batch).compile()
     compile_sec = time.perf_counter() - start
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    flops_per_step = float(cost.get("flops", 0.0)) / k if cost else 0.0
+    flops_per_step = step_flops(step, state, batch)
 
     for _ in range(max(1, -(-warmup // k))):
         state, metrics = compiled(state, batch)
@@ -103,7 +133,8 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
         "seconds": round(elapsed, 3), "steps_per_s": round(steps_per_s, 2),
         "samples_per_s": round(steps_per_s * batch_size, 1), "g_params": g_params, "d_params": d_params,
         "compile_s": round(compile_sec, 3), "setup_s": round(setup_sec, 3),
-        "flops_per_step": flops_per_step,
+        "flops_per_step": flops_per_step, "gflops_per_s": round(flops_per_step * steps_per_s / 1e9, 2),
+        "matmul_gflops_per_s": round(matmul_flops_per_s() / 1e9, 1),
         "peak_host_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "device": device.device_kind, "backend": jax.default_backend(),
         "overrides": {k_: str(v) for k_, v in overrides.items()},
@@ -165,13 +196,15 @@ def _cpu_name() -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ["arch", "G / D params", "batch", "k", "steps/s", "samples/s", "compile cold s", "compile warm s",
-            "peak host MB", "device MB", "torch steps/s", "ratio min / med / max"]
+    head = ["arch", "G / D params", "batch", "k", "steps/s", "samples/s", "GFLOP/s (1024² matmul)",
+            "compile cold s", "compile warm s", "peak host MB", "device MB", "torch steps/s", "ratio min / med / max"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ratio = r.get("ratio")
         cells = [r["arch"], f"{r['g_params']:,} / {r['d_params']:,}", str(r["batch"]), str(r["steps_per_dispatch"]),
-                 f"{r['steps_per_s']:.1f}", f"{r['samples_per_s']:.0f}", f"{r['compile_cold_s']:.2f}",
+                 f"{r['steps_per_s']:.1f}", f"{r['samples_per_s']:.0f}",
+                 f"{r['gflops_per_s']:.1f} ({r['matmul_gflops_per_s']:.0f})" if "gflops_per_s" in r else "-",
+                 f"{r['compile_cold_s']:.2f}",
                  f"{r['compile_warm_s']:.2f}" if r.get("compile_warm_s") is not None else "-",
                  f"{r['peak_host_mb']:.0f}", f"{r['device_peak_mb']:.0f}" if "device_peak_mb" in r else "-",
                  f"{r['torch_steps_per_s']:.1f}" if "torch_steps_per_s" in r else "-",

@@ -28,8 +28,14 @@ def test_benchmark_configs_are_the_reference_setups(arch):
 
 
 def test_measure_reports_a_consistent_row():
-    row = benchmark.measure("seed_mlp", 0.3, 2, {"steps_per_dispatch": "2"})
-    assert row["steps_per_dispatch"] == 2 and row["steps"] % 2 == 0 and row["steps"] >= 2
+    row = benchmark.measure("seed_mlp", 0.3, 2, {"steps_per_dispatch": "4"})
+    assert row["steps_per_dispatch"] == 4 and row["steps"] % 4 == 0 and row["steps"] >= 4
+    # FLOPs of one step, by hand (multiply-adds x 2, batch 64): at least the forward matmuls (G twice,
+    # D on real, fake and G's fake), at most forward + both backward matmuls of every pass.
+    g_macs, d_macs = 100 * 128 + 128 * 128 + 128 * 784, 784 * 128 + 128 * 128 + 128
+    low, high = 2 * 64 * (2 * g_macs + 3 * d_macs), 2 * 64 * (4 * g_macs + 9 * d_macs)
+    assert low <= row["flops_per_step"] <= high  # counted per step, not per 4-step scan loop
+    assert row["gflops_per_s"] == pytest.approx(row["flops_per_step"] * row["steps_per_s"] / 1e9, rel=0.01)
     assert row["steps_per_s"] == pytest.approx(row["steps"] / row["seconds"], rel=0.01)
     assert row["samples_per_s"] == pytest.approx(row["steps_per_s"] * 64, rel=0.01)
     assert row["peak_host_mb"] > 0 and row["compile_s"] > 0
