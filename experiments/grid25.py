@@ -68,5 +68,9 @@ def get_config(arg=None):
 
 
 def get_sweep(arg=None):
-    """losses x seeds; `arg` is the number of seeds (default 10)."""
-    return product(LOSSES, seeds(int(arg) if arg else 10))
+    """`N` (default 10): the four losses x N seeds (PacGAN Table 1's study); `seeds=N`: N seeds of the
+    recipe alone (one vmap group: `gan-jax sweep --mode vmap`, scripts/benchmark_sweep.py)."""
+    arg = arg or "10"
+    if arg.startswith("seeds="):
+        return seeds(int(arg.split("=", 1)[1]))
+    return product(LOSSES, seeds(int(arg)))

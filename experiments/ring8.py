@@ -26,5 +26,5 @@ def get_config(arg=None):
 
 
 def get_sweep(arg=None):
-    """The same losses x seeds study as grid25; `arg` is the number of seeds (default 10)."""
+    """The same sweeps as grid25: `N` (losses x N seeds, default 10) or `seeds=N`."""
     return _grid25.get_sweep(arg)
