@@ -69,7 +69,6 @@ def matmul_flops_per_s(n: int = 1024, seconds: float = 1.0) -> float:
     import time as _time
 
     import jax
-    import jax.numpy as jnp
 
     a = jax.random.normal(jax.random.key(0), (n, n))
     f = jax.jit(lambda x: x @ a)
