@@ -66,19 +66,17 @@ def step_flops(step, state, batch) -> float:
 
 def matmul_flops_per_s(n: int = 1024, seconds: float = 1.0) -> float:
     """Achieved FLOP/s of a float32 n x n matmul on the default device: the ceiling for dense nets."""
-    import time as _time
-
     import jax
 
     a = jax.random.normal(jax.random.key(0), (n, n))
     f = jax.jit(lambda x: x @ a)
     x = f(a).block_until_ready()
-    count, start = 0, _time.perf_counter()
-    while _time.perf_counter() - start < seconds:
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
         x = f(x / n)
         count += 1
     x.block_until_ready()
-    return 2 * n**3 * count / (_time.perf_counter() - start)
+    return 2 * n**3 * count / (time.perf_counter() - start)
 
 
 def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
