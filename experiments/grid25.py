@@ -2,8 +2,9 @@
 
 The default recipe reaches PacGAN4's mode coverage and reverse KL in about two and a half
 minutes of CPU instead of PacGAN's ~400,000 steps. It keeps PacGAN's packing (4), its generator
-shape (Dense-BN-ReLU x 4) and maxout discriminator (3 maxout layers), at width 128 with 3
-pieces per maxout unit (PacGAN: 400 / 200 wide, 5 pieces), and changes four things:
+shape (Dense-BN-ReLU x 4) and maxout discriminator (3 maxout layers), at widths 128 (G) and
+96 (D) with 3 pieces per maxout unit (PacGAN: 400 / 200 wide, 5 pieces), and changes four
+things:
 
 - the discriminator also sees 32 random Fourier features of each sample (scale 1 cycle/unit):
   a plain MLP resolves the std-0.05 clusters only after tens of thousands of steps (its spectral
@@ -51,7 +52,7 @@ def get_config(arg=None):
         c.optim.g_lr = c.optim.d_lr = 1e-4
         c.optim.b1 = 0.8
     else:
-        c.model.g_width, c.model.d_width = 128, 128
+        c.model.g_width, c.model.d_width = 128, 96
         c.model.maxout_pieces = 3
         c.model.d_fourier_features = 32
         c.model.d_fourier_scale = 1.0
