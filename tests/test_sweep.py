@@ -222,7 +222,7 @@ def test_sweep_benchmark_times_both_modes_and_compares_every_run(tmp_path):
     """scripts/benchmark_sweep.py end to end on two 6-step SGD runs: both wall times, both modes'
     metrics for each run, and final parameters that agree to rounding level (SGD, see above)."""
     arg = ("runlocal,num_steps=6,steps_per_dispatch=3,log_every_steps=3,eval_every_steps=6,ckpt_every_steps=6,"
-           "batch_size=40,optim.name=sgd,optim.g_lr=0.01,optim.d_lr=0.01,model.d_fourier_features=0,"
+           "batch_size=40,optim.name=sgd,optim.g_lr=0.01,optim.d_lr=0.01,model.d_fourier_features=0,model.g_fourier_features=0,"
            "eval.num_samples=200")
     cmd = [sys.executable, "scripts/benchmark_sweep.py", "--config", f"experiments/grid25.py:{arg}",
            "--sweep_arg", "seeds=2", "--workdir", str(tmp_path / "b")]
@@ -233,7 +233,7 @@ def test_sweep_benchmark_times_both_modes_and_compares_every_run(tmp_path):
     assert [r["run"] for r in report["runs"]] == ["seed=0", "seed=1"]
     for row in report["runs"]:
         assert row["vmap"] == pytest.approx(row["sequential"], abs=1e-3)  # a sample may cross a 3-sigma edge
-        assert row["max_param_diff"] <= 1e-5 * max(1.0, row["max_param_abs"])
+        assert row["max_param_diff"] <= 1e-4 * max(1.0, row["max_param_abs"])
     assert "speed-up" in (tmp_path / "b" / "report.md").read_text()
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert again.returncode == 2 and "--overwrite" in again.stderr  # never times a half-finished directory
