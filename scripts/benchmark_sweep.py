@@ -36,17 +36,9 @@ def _sweep(spec: str, sweep_arg: str, workdir: pathlib.Path, mode: list[str]) ->
 
 
 def _final_params(workdir: pathlib.Path):
-    from gan_jax import rundir
-    from gan_jax.data import get_dataset
+    from gan_jax.sample import load_run
 
-    config = rundir.read_config(workdir)
-    _, spec = get_dataset(config.data, config.batch_size, config.seed)
-    _, _, like = rundir.template_state(config, spec.shape, spec.num_classes or 0)
-    checkpoints = rundir.open_checkpoints(workdir, config)
-    try:
-        state, _ = checkpoints.restore(checkpoints.all_steps()[-1], like)
-    finally:
-        checkpoints.close()
+    state = load_run(workdir)[3]  # the latest checkpoint
     return state.g.params, state.d.params
 
 
