@@ -28,11 +28,13 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_TORCH_REFERENCE = ROOT.parent / "shared" / "bench" / "torch_reference.py"
 
-# arch -> (experiment file, overrides that give BENCHMARKS.md's networks, one example's shape)
+# The PyTorch reference's step: its G update reuses the D update's fakes (one G forward pass).
+SAME_STEP = {"g_noise": "reuse"}
+# arch -> (experiment file, overrides that give BENCHMARKS.md's networks and that step, one example's shape)
 ARCHS = {
-    "seed_mlp": ("seed_mlp_mnist.py", {}, (28, 28, 1)),
-    "dcgan_mnist": ("mnist_dcgan.py", {}, (28, 28, 1)),
-    "toy_pacgan": ("grid25.py:pacgan", {"pack": 1}, (2,)),  # the reference D judges one point at a time
+    "seed_mlp": ("seed_mlp_mnist.py", SAME_STEP, (28, 28, 1)),
+    "dcgan_mnist": ("mnist_dcgan.py", SAME_STEP, (28, 28, 1)),
+    "toy_pacgan": ("grid25.py:pacgan", {**SAME_STEP, "pack": 1}, (2,)),  # the reference D judges one point at a time
 }
 
 # Dense peak throughput (FLOP/s) per device kind, for the MFU estimate: (float32, bfloat16).

@@ -44,6 +44,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.loss = "non_saturating"
     c.n_critic = 1
     c.pack = 1  # PacGAN packing degree: D judges `pack` samples at once
+    # Generator update's samples: "fresh" (new noise, its own G forward pass) | "reuse" (the last
+    # D update's fakes and one G forward pass a step, as PyTorch's usual DCGAN loop does).
+    c.g_noise = "fresh"
 
     c.data = ml_collections.ConfigDict()
     c.data.source = "synthetic:grid25"
@@ -303,6 +306,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
 
 def _validate_text(config: ml_collections.ConfigDict) -> None:
     _choice(config, "text.g_objective", ("adversarial", "reinforce", "mle"))
+    _choice(config, "g_noise", ("fresh", "reuse"))
+    if config.g_noise == "reuse":
+        _require(config.text.g_objective == "adversarial", "g_noise",
+                 f"'reuse' needs text.g_objective='adversarial' (got {config.text.g_objective!r}): "
+                 "the other objectives draw their own samples. Use g_noise='fresh'.")
     _choice(config, "model.text.beta_anneal", ("exp", "linear", "constant"))
     _choice(config, "data.tokenizer", ("none", "word", "char"))
     _require(config.text.pretrain_steps >= 0, "text.pretrain_steps", "must be >= 0 (0 skips MLE pretraining).")

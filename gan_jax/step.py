@@ -81,8 +81,8 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
 
     `batch["x"]` holds `n_critic` real batches, shape [n_critic, B, ...] (B per device under
     pmap), and `batch["label"]` their labels [n_critic, B] for class-conditional models. The
-    step runs `n_critic` discriminator updates, then one generator update, then the EMA
-    update. Under pmap (`axis_name` set) gradients and reported values are averaged over
+    step runs `n_critic` discriminator updates, then one generator update (on fresh noise, or
+    with `g_noise="reuse"` on the last discriminator update's fakes), then the EMA update. Under pmap (`axis_name` set) gradients and reported values are averaged over
     devices and batch-norm statistics are those of the global batch.
 
     Switches on the same step: DiffAugment (`reg.diffaug`) on every discriminator input, real
@@ -110,6 +110,9 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         raise ValueError(f"model.conditioning={conditioning!r} needs num_classes >= 2, got {num_classes}.")
     dtype = compute_dtype(config.model)
     g_objective = text_objectives.get_g_objective(config.text.g_objective, g_model, mean)
+    reuse = config.get("g_noise", "fresh") == "reuse"
+    if reuse and g_objective is not None:
+        raise ValueError(f"g_noise='reuse' needs text.g_objective='adversarial', got {config.text.g_objective!r}.")
 
     def pmean(tree):
         return jax.lax.pmean(tree, axis_name) if axis_name else tree
@@ -139,13 +142,11 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         return mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, y))
 
     def d_update(carry, inputs):
-        g, d, key, hparams, step = carry
-        x_real, y_real, i = inputs
+        d, key, hparams, step = carry
+        x_real, y_real, fake, y_fake, i = inputs
         key_i = jax.random.fold_in(key, i)
-        z_key, eps_key = jax.random.split(key_i)
+        eps_key = jax.random.split(key_i)[1]
         real_aug, fake_aug, bcr_key = (jax.random.fold_in(key_i, c) for c in (11, 12, 13))
-        # G's running statistics move only in its own update.
-        fake, _, y_fake = generate(g.params, g.model_state, z_key, train=True)
         fake = jax.lax.stop_gradient(fake)
 
         def d_loss_fn(params):
@@ -194,17 +195,35 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         grads = pmean(grads)
         d = _update(d, grads, d_tx, model_state)
         aux = {"d_loss": d_loss, "d_grad_norm": optax.tree.norm(grads), **aux}
-        return (g, d, key, hparams, step), pmean(aux)
+        return (d, key, hparams, step), pmean(aux)
 
     def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
         key = jax.random.fold_in(state.rng, state.step)
         d_key, g_key = jax.random.split(key)
         labels = batch.get("label") if conditional else None
-        (_, d, _, _, _), d_metrics = unrolled_scan(
-            d_update, (state.g, state.d, d_key, state.hparams, state.step), (batch["x"], labels, jnp.arange(n_critic)))
+        g = state.g
+        # The critic updates' fakes, all from the same G (its running statistics move only in
+        # its own update). With g_noise="reuse" the last one keeps G's pullback for the G update.
+        fakes, fake_ys, reused = [], [], None
+        for i in range(n_critic):
+            z_key = jax.random.split(jax.random.fold_in(d_key, i))[0]
+            if reuse and i == n_critic - 1:
+                def generate_from(params, z_key=z_key):
+                    fake, model_state, y = generate(params, g.model_state, z_key, train=True)
+                    return fake, (model_state, y)
+
+                fake, pullback, (g_model_state, y_fake) = jax.vjp(generate_from, g.params, has_aux=True)
+                reused = (fake, y_fake, pullback, g_model_state)
+            else:
+                fake, _, y_fake = generate(g.params, g.model_state, z_key, train=True)
+            fakes.append(fake)
+            fake_ys.append(y_fake)
+        y_fakes = jnp.stack(fake_ys) if conditional else None
+        (d, _, _, _), d_metrics = unrolled_scan(
+            d_update, (state.d, d_key, state.hparams, state.step),
+            (batch["x"], labels, jnp.stack(fakes), y_fakes, jnp.arange(n_critic)))
         d_metrics = jax.tree.map(lambda v: v[-1], d_metrics)
 
-        g = state.g
         g_aug, real_aug = jax.random.fold_in(g_key, 21), jax.random.fold_in(g_key, 22)
         real_logits = None
         if loss.needs_real_in_g:
@@ -212,19 +231,27 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
             real_logits, _, _ = discriminate(d.params, d.model_state, batch["x"][-1], y_real, real_aug)
             real_logits = jax.lax.stop_gradient(real_logits)
 
+        def adversarial_g_loss(fake, y_fake):
+            fake_logits, fake_cls, _ = discriminate(d.params, d.model_state, fake, y_fake, g_aug)
+            g_loss = loss.g(real_logits, fake_logits, mean)
+            if acgan:
+                g_loss = g_loss + config.reg.acgan_weight * class_loss(fake_cls, y_fake)
+            return g_loss
+
         def g_loss_fn(params):
             if g_objective is not None:  # text objectives that do not differentiate through D (REINFORCE, MLE)
                 z = _global_slice(sample_latent(g_key, global_batch, config.model), local_batch, axis_name)
                 critic = lambda x: _apply(d_model, d.params, d.model_state, pack_input(x, pack), True)[0]  # noqa: E731
                 return g_objective(params, g.model_state, z, batch["x"][-1], critic)
             fake, model_state, y_fake = generate(params, g.model_state, g_key, train=True)
-            fake_logits, fake_cls, _ = discriminate(d.params, d.model_state, fake, y_fake, g_aug)
-            g_loss = loss.g(real_logits, fake_logits, mean)
-            if acgan:
-                g_loss = g_loss + config.reg.acgan_weight * class_loss(fake_cls, y_fake)
-            return g_loss, model_state
+            return adversarial_g_loss(fake, y_fake), model_state
 
-        (g_loss, g_model_state), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g.params)
+        if reused is None:
+            (g_loss, g_model_state), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g.params)
+        else:  # chain rule through the kept pullback: no second G forward pass
+            fake, y_fake, pullback, g_model_state = reused
+            g_loss, fake_grad = jax.value_and_grad(adversarial_g_loss)(fake, y_fake)
+            (grads,) = pullback(fake_grad)
         grads = pmean(grads)
         g = _update(g, grads, g_tx, g_model_state)
         g_ema = state.g_ema
