@@ -69,6 +69,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.generator = "pacgan_mlp"
     c.model.discriminator = "pacgan_maxout"
     c.model.latent_dim = 2
+    c.model.latent_dist = "normal"  # the generator's noise: normal (N(0, I)) | uniform (on [-1, 1]^latent_dim)
     c.model.g_width = 400
     c.model.g_depth = 4
     c.model.d_width = 200
@@ -295,6 +296,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     _require(per_device % config.pack == 0, "pack",
                       f"the per-device batch {per_device} is not divisible by pack={config.pack}.")
     _require(config.model.latent_dim >= 1, "model.latent_dim", "must be >= 1.")
+    _choice(config, "model.latent_dist", ("normal", "uniform"))
     _require(config.model.d_fourier_features >= 0, "model.d_fourier_features", "must be >= 0 (0: raw input).")
     _require(config.model.d_fourier_scale > 0, "model.d_fourier_scale",
              f"must be positive, got {config.model.d_fourier_scale}.")

@@ -104,3 +104,22 @@ def test_packed_discriminator_gives_each_sample_the_same_fourier_features():
                        mutable=["intermediates"])[1]["intermediates"]["FourierFeatures_0"]["__call__"][0]
     per_sample = FourierFeatures(3).apply({"params": variables["params"]["FourierFeatures_0"]}, x)
     np.testing.assert_allclose(captured, np.asarray(per_sample).reshape(2, 4, 6), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dist", ["normal", "uniform"])
+def test_latent_prior_has_the_declared_moments(dist):
+    import numpy as np
+    from scipy import stats
+
+    from gan_jax.models import sample_latent
+
+    m = config_lib.default_config().model
+    m.latent_dim, m.latent_dist = 3, dist
+    z = np.asarray(sample_latent(jax.random.key(0), 20_000, m), np.float64)
+    assert z.shape == (20_000, 3)
+    reference = stats.norm() if dist == "normal" else stats.uniform(-1, 2)
+    # Kolmogorov-Smirnov against scipy's distribution, one coordinate at a time.
+    assert all(stats.kstest(z[:, i], reference.cdf).pvalue > 1e-3 for i in range(3))
+    if dist == "uniform":
+        assert z.min() >= -1 and z.max() <= 1
+        np.testing.assert_allclose(z.var(0), 1 / 3, rtol=0.05)

@@ -82,5 +82,9 @@ def build_models(model_config: ml_collections.ConfigDict, data_shape: Sequence[i
 
 
 def sample_latent(key: jax.Array, num: int, model_config: ml_collections.ConfigDict) -> jax.Array:
-    """The generator's input for `num` samples: N(0, I) of `model.latent_dim` dimensions."""
-    return jax.random.normal(key, (num, model_config.latent_dim))
+    """The generator's input for `num` samples of `model.latent_dim` dimensions, from `model.latent_dist`:
+    N(0, I) ("normal") or uniform on [-1, 1]^d ("uniform", the DCGAN paper's prior)."""
+    shape = (num, model_config.latent_dim)
+    if model_config.get("latent_dist", "normal") == "uniform":
+        return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+    return jax.random.normal(key, shape)
