@@ -1,7 +1,10 @@
 """DCGAN on MNIST from tfds: BENCHMARKS.md's `dcgan_mnist` networks, non-saturating loss, Adam 2e-4, β1 0.5.
 
 G: z 100 -> Dense 7*7*128, BN, ReLU -> ConvT 64 k4 s2, BN, ReLU -> ConvT 1 k4 s2, tanh;
-D: Conv 64 k4 s2, LReLU 0.2 -> Conv 128 k4 s2, LReLU 0.2 -> Dense 1; batch 64.
+D: Conv 64 k4 s2, LReLU 0.2 -> Conv 128 k4 s2, LReLU 0.2 -> Dense 1; batch 64. As in the usual
+PyTorch DCGAN loop, the G update reuses the D update's fakes (`g_noise=reuse`); samples and
+scores come from an EMA of G's weights (decay 0.999; `--no_ema` in `gan-jax evaluate` scores
+the raw G).
 Offline, point tfds at the original files: --config.data.manual_dir=/path/to/mnist
 (the four IDX .gz files). Variants: `runlocal`, `upsample=subpixel` (or `resize_conv`), and
 `key=value` overrides of any config key.
@@ -30,6 +33,8 @@ def get_config(arg=None):
     c.optim.g_lr = 2e-4
     c.optim.d_lr = 2e-4
     c.optim.b1 = 0.5
+    c.g_noise = "reuse"
+    c.ema.decay = 0.999
     c.eval.num_samples = 64
     parse_arg(c, arg)
     return lock(c)

@@ -1,7 +1,7 @@
 """ring8: 8 Gaussians on the unit circle, std 0.01 (PacGAN Table 1): grid25's setup on ring8 data.
 
 The modes sit 0.77 apart (grid25's: 2), so the discriminator's Fourier features use a
-proportionally higher frequency scale (3 cycles/unit). `pacgan` selects PacGAN's networks and
+proportionally higher frequency scale (3 cycles/unit); the generator keeps a Gaussian z. `pacgan` selects PacGAN's networks and
 optimizer, as in grid25. Other variants: `experiments/ring8.py:loss=hinge,pack=2`
 (comma-separated key=value overrides of any config key), and `runlocal` for a seconds-long
 smoke run.
@@ -21,6 +21,10 @@ def get_config(arg=None):
     c.data.source = "synthetic:ring8"
     if not pacgan:
         c.model.d_fourier_scale = 3.0
+        # A Gaussian z (Fourier scale 0.5): 93.1 +- 0.3 % high quality over seeds 0-4; grid25's
+        # uniform z (scale 1) gave 92.8 +- 0.2 %.
+        c.model.latent_dist = "normal"
+        c.model.g_fourier_scale = 0.5
     parse_arg(c, arg, flags=("pacgan",))
     return lock(c)
 

@@ -27,5 +27,6 @@ def get_config(arg=None):
     c.data.source = "stacked:mnist"
     c.data.num_train = 100_000
     c.num_steps = 20_000
+    c.g_noise, c.ema.decay = "fresh", 0.0  # PacGAN's plain DCGAN: fresh noise for G, no weight averaging
     parse_arg(c, arg)
     return lock(c)
