@@ -1,10 +1,10 @@
 """ring8: 8 Gaussians on the unit circle, std 0.01 (PacGAN Table 1): grid25's setup on ring8 data.
 
 The modes sit 0.77 apart (grid25's: 2), so the discriminator's Fourier features use a
-proportionally higher frequency scale (3 cycles/unit); the generator keeps a Gaussian z. `pacgan` selects PacGAN's networks and
-optimizer, as in grid25. Other variants: `experiments/ring8.py:loss=hinge,pack=2`
-(comma-separated key=value overrides of any config key), and `runlocal` for a seconds-long
-smoke run.
+proportionally higher frequency scale (3 cycles/unit); the generator keeps a Gaussian z.
+`pacgan` selects PacGAN's networks and optimizer, as in grid25. Other variants:
+`experiments/ring8.py:loss=hinge,pack=2` (comma-separated key=value overrides of any config
+key), and `runlocal` for a seconds-long smoke run.
 """
 
 import pathlib

@@ -82,8 +82,9 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
     `batch["x"]` holds `n_critic` real batches, shape [n_critic, B, ...] (B per device under
     pmap), and `batch["label"]` their labels [n_critic, B] for class-conditional models. The
     step runs `n_critic` discriminator updates, then one generator update (on fresh noise, or
-    with `g_noise="reuse"` on the last discriminator update's fakes), then the EMA update. Under pmap (`axis_name` set) gradients and reported values are averaged over
-    devices and batch-norm statistics are those of the global batch.
+    with `g_noise="reuse"` on the last discriminator update's fakes), then the EMA update.
+    Under pmap (`axis_name` set) gradients and reported values are averaged over devices and
+    batch-norm statistics are those of the global batch.
 
     Switches on the same step: DiffAugment (`reg.diffaug`) on every discriminator input, real
     and fake; R1 (lazy with `reg.r1_every = k`: every k-th D update, weighted by k); WGAN-GP;
