@@ -35,10 +35,16 @@ ARCHS = {
     "seed_mlp": ("seed_mlp_mnist.py", SAME_STEP, (28, 28, 1)),
     "dcgan_mnist": ("mnist_dcgan.py", SAME_STEP, (28, 28, 1)),
     "toy_pacgan": ("grid25.py:pacgan", {**SAME_STEP, "pack": 1}, (2,)),  # the reference D judges one point at a time
+    # The CIFAR-10 ResNet SNGAN step as trained (n_critic 5, batch 64): about 2.7 TFLOP, sized for an accelerator.
+    "sngan_cifar": ("cifar10_sngan.py", {}, (32, 32, 3)),
 }
+# `--arch all`: BENCHMARKS.md section 2's architectures, the ones the PyTorch reference implements.
+TORCH_ARCHS = ("seed_mlp", "dcgan_mnist", "toy_pacgan")
 
-# Dense peak throughput (FLOP/s) per device kind, for the MFU estimate: (float32, bfloat16).
-PEAK_FLOPS = {"H100": (67e12, 989e12), "H200": (67e12, 989e12), "A100": (19.5e12, 312e12)}
+# Dense peak throughput (FLOP/s) per device kind, for the MFU estimate: (float32, tensorfloat32). The
+# SXM parts' datasheet figures without sparsity. JAX computes float32 matmuls and convolutions in TF32
+# on these GPUs by default, so `mfu` is against the TF32 peak and `mfu_f32` against plain float32.
+PEAK_FLOPS = {"H100": (67e12, 494.7e12), "H200": (67e12, 494.7e12), "A100": (19.5e12, 156e12)}
 
 
 def _config(arch: str, overrides: dict):
@@ -52,24 +58,81 @@ def _config(arch: str, overrides: dict):
     return config
 
 
-def step_flops(step, state, batch) -> float:
-    """FLOPs of one train step, from XLA's cost analysis of a one-step call.
+def _real_taps(size: int, window: int, out: int, stride: int, pad_lo: int, lhs_dilation: int,
+               rhs_dilation: int) -> int:
+    """Along one spatial dimension: (output position, window tap) pairs that land on an input element.
 
-    The k-step call is a `lax.scan`, and XLA counts a loop body once, not once per iteration,
-    so its cost analysis divided by k would undercount k-fold.
+    Taps on padding, or on the zeros a dilated input (a transposed convolution, the gradient of a
+    strided one) has between its elements, multiply zeros and are not counted.
+    """
+    count = 0
+    for o in range(out):
+        for t in range(window):
+            pos = o * stride + t * rhs_dilation - pad_lo
+            count += pos >= 0 and pos % lhs_dilation == 0 and pos // lhs_dilation < size
+    return count
+
+
+def _eqn_flops(eqn) -> float:
+    """FLOPs (2 per multiply-add with a real operand) of one matmul or convolution; 0 for anything else."""
+    import math
+
+    if eqn.primitive.name == "dot_general":
+        (contract, _), _ = eqn.params["dimension_numbers"]
+        lhs = eqn.invars[0].aval.shape
+        return 2.0 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs[c] for c in contract)
+    if eqn.primitive.name == "conv_general_dilated":
+        p = eqn.params
+        lhs, rhs, out = (v.aval.shape for v in (*eqn.invars[:2], eqn.outvars[0]))
+        lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
+        taps = 1  # (output position, kernel tap) pairs that read a real input element, over all spatial dims
+        for i in range(len(rhs_spec) - 2):
+            taps *= _real_taps(lhs[lhs_spec[2 + i]], rhs[rhs_spec[2 + i]], out[out_spec[2 + i]],
+                               p["window_strides"][i], p["padding"][i][0], p["lhs_dilation"][i], p["rhs_dilation"][i])
+        return 2.0 * out[out_spec[0]] * out[out_spec[1]] * rhs[rhs_spec[1]] * taps
+    return 0.0
+
+
+def jaxpr_flops(jaxpr) -> float:
+    """FLOPs of the matmuls and convolutions in a (closed) jaxpr, loops counted once per iteration.
+
+    Elementwise work is left out, as in the usual model-FLOPs-utilisation count; a `scan` body
+    counts `length` times, a `cond` its most expensive branch, a `while` body once.
+    """
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    total = 0.0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name == "cond":
+            total += max(jaxpr_flops(branch) for branch in eqn.params["branches"])
+            continue
+        inner = sum(jaxpr_flops(v) for v in eqn.params.values() if hasattr(v, "eqns") or hasattr(v, "jaxpr"))
+        total += inner * (eqn.params["length"] if name == "scan" else 1) + _eqn_flops(eqn)
+    return total
+
+
+def step_flops(step_fn, state, batch) -> float:
+    """FLOPs of one train step: the matmuls and convolutions of the k-step program, divided by k.
+
+    Counted from the program's jaxpr, so the count is the same on every backend and needs no
+    compilation (XLA's own cost analysis differs between versions and backends: a GPU's compiled
+    program hides its convolutions in library calls).
     """
     import jax
 
-    one = jax.tree.map(lambda v: v[:1], batch)
-    cost = step.lower(state, one).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost.get("flops", 0.0)) if cost else 0.0
+    k = jax.tree.leaves(batch)[0].shape[0]
+    abstract = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape, v.dtype), (state, batch))
+    return jaxpr_flops(jax.make_jaxpr(step_fn)(*abstract)) / k
 
 
-def matmul_flops_per_s(n: int = 1024, seconds: float = 1.0) -> float:
-    """Achieved FLOP/s of a float32 n x n matmul on the default device: the ceiling for dense nets."""
+def matmul_flops_per_s(n: int | None = None, seconds: float = 1.0) -> float:
+    """Achieved FLOP/s of a float32 n x n matmul on the default device: the ceiling for dense nets.
+
+    n defaults to 1024 on a CPU and 8192 on an accelerator (large enough to fill it).
+    """
     import jax
 
+    n = n or (1024 if jax.default_backend() == "cpu" else 8192)
     a = jax.random.normal(jax.random.key(0), (n, n))
     f = jax.jit(lambda x: x @ a)
     x = f(a).block_until_ready()
@@ -106,13 +169,15 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     device = jax.devices()[0]
     batch = jax.device_put({"x": x}, device)
     state = jax.device_put(state, device)
-    step = jax.jit(fuse_steps(make_train_step(config, g_model, d_model, g_tx, d_tx)), donate_argnums=0)
+    step_fn = fuse_steps(make_train_step(config, g_model, d_model, g_tx, d_tx))
+    step = jax.jit(step_fn, donate_argnums=0)
     setup_sec = time.perf_counter() - compile_start
 
     start = time.perf_counter()
     compiled = step.lower(state, batch).compile()
     compile_sec = time.perf_counter() - start
-    flops_per_step = step_flops(step, state, batch)
+    flops_per_step = step_flops(step_fn, state, batch)
+    state_mb = sum(v.nbytes for v in jax.tree.leaves(state)) / 2**20
 
     for _ in range(max(1, -(-warmup // k))):
         state, metrics = compiled(state, batch)
@@ -127,6 +192,7 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
         raise FloatingPointError(f"{arch}: non-finite metrics during the benchmark")
 
     steps_per_s = dispatches * k / elapsed
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None  # before the matmul below
     row = {
         "arch": arch, "batch": batch_size, "steps_per_dispatch": k, "steps": dispatches * k,
         "seconds": round(elapsed, 3), "steps_per_s": round(steps_per_s, 2),
@@ -134,16 +200,22 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
         "compile_s": round(compile_sec, 3), "setup_s": round(setup_sec, 3),
         "flops_per_step": flops_per_step, "gflops_per_s": round(flops_per_step * steps_per_s / 1e9, 2),
         "matmul_gflops_per_s": round(matmul_flops_per_s() / 1e9, 1),
+        "matmul_n": 1024 if jax.default_backend() == "cpu" else 8192,
         "peak_host_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "device": device.device_kind, "backend": jax.default_backend(),
         "overrides": {k_: str(v) for k_, v in overrides.items()},
     }
-    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    memory = compiled.memory_analysis()
+    if memory is not None:  # what XLA plans for one call: inputs, outputs not aliased to them, scratch
+        row["step_memory_mb"] = round((memory.argument_size_in_bytes + memory.output_size_in_bytes
+                                       - memory.alias_size_in_bytes + memory.temp_size_in_bytes) / 2**20, 1)
+        row["state_mb"] = round(state_mb, 1)
     if stats and "peak_bytes_in_use" in stats:
         row["device_peak_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
     peak = next((v for name, v in PEAK_FLOPS.items() if name in device.device_kind), None)
     if peak and flops_per_step:
         row["mfu_f32"] = round(flops_per_step * steps_per_s / peak[0], 4)
+        row["mfu"] = round(flops_per_step * steps_per_s / peak[1], 4)
     return row
 
 
@@ -195,8 +267,10 @@ def _cpu_name() -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ["arch", "G / D params", "batch", "k", "steps/s", "samples/s", "GFLOP/s (1024² matmul)",
-            "compile cold s", "compile warm s", "peak host MB", "device MB", "torch steps/s", "ratio min / med / max"]
+    head = ["arch", "G / D params", "batch", "k", "steps/s", "samples/s", "GFLOP/s (matmul)",
+            "compile cold s", "compile warm s", "peak host MB", "step MB", "device MB", "MFU (TF32)",
+            "torch steps/s",
+            "ratio min / med / max"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ratio = r.get("ratio")
@@ -205,7 +279,9 @@ def format_table(rows: list[dict]) -> str:
                  f"{r['gflops_per_s']:.1f} ({r['matmul_gflops_per_s']:.0f})" if "gflops_per_s" in r else "-",
                  f"{r['compile_cold_s']:.2f}",
                  f"{r['compile_warm_s']:.2f}" if r.get("compile_warm_s") is not None else "-",
-                 f"{r['peak_host_mb']:.0f}", f"{r['device_peak_mb']:.0f}" if "device_peak_mb" in r else "-",
+                 f"{r['peak_host_mb']:.0f}", f"{r['step_memory_mb']:.0f}" if "step_memory_mb" in r else "-",
+                 f"{r['device_peak_mb']:.0f}" if "device_peak_mb" in r else "-",
+                 f"{100 * r['mfu']:.1f} %" if "mfu" in r else "-",
                  f"{r['torch_steps_per_s']:.1f}" if "torch_steps_per_s" in r else "-",
                  f"{ratio['min']:.2f} / {ratio['median']:.2f} / {ratio['max']:.2f}" if ratio else "-"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -229,7 +305,7 @@ def run_benchmark(archs: list[str], seconds: float, repeats: int, warmup: int, o
             runs.append(_run(cmd, env, f"gan_jax benchmark of {arch}")[-1])
             log(f"  {arch} repeat {r + 1}/{repeats}: gan_jax {runs[-1]['steps_per_s']:.1f} steps/s "
                 f"(compile {runs[-1]['compile_s']:.2f} s)")
-            if torch_reference is not None:
+            if torch_reference is not None and arch in TORCH_ARCHS:
                 tcmd = [sys.executable, str(torch_reference), "--arch", arch, "--seconds", str(seconds),
                         "--warmup", str(warmup), "--threads", str(torch_threads)]
                 torch_runs.append(_run(tcmd, dict(os.environ), f"PyTorch reference {torch_reference}")[-1])
@@ -293,7 +369,8 @@ def measure_startup(experiment: str, overrides: dict, log=print) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gan-jax benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="all", help=f"comma-separated, from {', '.join(ARCHS)}, or all")
+    parser.add_argument("--arch", default="all", help=f"comma-separated, from {', '.join(ARCHS)}, or all "
+                                                      f"({', '.join(TORCH_ARCHS)}: the PyTorch reference's)")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per arch (the first compiles cold)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps after compiling")
@@ -317,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         rest, overrides = config_lib.split_overrides(rest)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        archs = list(ARCHS) if args.arch == "all" else args.arch.split(",")
+        archs = list(TORCH_ARCHS) if args.arch == "all" else args.arch.split(",")
         unknown = [a for a in archs if a not in ARCHS]
         if unknown:
             raise config_lib.ConfigError(f"Unknown --arch {', '.join(unknown)}; use {', '.join(ARCHS)} or all.")

@@ -13,7 +13,7 @@ TORCH_COUNTS = {"seed_mlp": (130_576, 117_121), "dcgan_mnist": (778_305, 138_561
 BATCH_AND_ADAM = {"seed_mlp": (64, 2e-4, 0.5), "dcgan_mnist": (64, 2e-4, 0.5), "toy_pacgan": (100, 1e-4, 0.8)}
 
 
-@pytest.mark.parametrize("arch", list(benchmark.ARCHS))
+@pytest.mark.parametrize("arch", benchmark.TORCH_ARCHS)
 def test_benchmark_configs_are_the_reference_setups(arch):
     config = benchmark._config(arch, {})
     shape = benchmark.ARCHS[arch][2]
@@ -39,6 +39,10 @@ def test_measure_reports_a_consistent_row():
     assert row["steps_per_s"] == pytest.approx(row["steps"] / row["seconds"], rel=0.01)
     assert row["samples_per_s"] == pytest.approx(row["steps_per_s"] * 64, rel=0.01)
     assert row["peak_host_mb"] > 0 and row["compile_s"] > 0
+    # The state's own bytes by hand: parameters (float32) and Adam's two moments of each, for G and D.
+    n_params = sum(TORCH_COUNTS["seed_mlp"])
+    assert row["state_mb"] >= 3 * 4 * n_params / 2**20 - 0.05  # rounded to 0.1 MB
+    assert row["step_memory_mb"] >= row["state_mb"]  # the step reads the whole state
     assert (row["g_params"], row["d_params"]) == TORCH_COUNTS["seed_mlp"]
 
 
@@ -58,3 +62,33 @@ def test_bad_arguments_are_refused(capsys, tmp_path):
     assert benchmark.main(["--arch", "seed_mlp", "--compare-torch", str(tmp_path / "none.py")]) == 2
     assert "--compare-torch PATH" in capsys.readouterr().err
     assert benchmark.main(["--arch", "seed_mlp", "--config.optim.lrr=1"]) == 2
+
+
+def test_matmul_and_scan_flops_by_hand():
+    x, w = jnp.zeros((8, 100)), jnp.zeros((100, 128))
+    assert benchmark.jaxpr_flops(jax.make_jaxpr(lambda x, w: x @ w)(x, w)) == 2 * 8 * 100 * 128
+
+    def scanned(x, w):
+        return jax.lax.scan(lambda c, _: (jnp.tanh(c @ w[:, :100]), None), x, length=7)[0]
+
+    assert benchmark.jaxpr_flops(jax.make_jaxpr(scanned)(x, w)) == 7 * 2 * 8 * 100 * 100
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("stride,padding", [(1, "VALID"), (2, "SAME"), (2, ((1, 1), (1, 1)))])
+def test_convolution_flops_count_only_taps_on_real_inputs(transpose, stride, padding):
+    # Reference: convolving all-ones single-channel data with an all-ones kernel gives, at each
+    # output position, the number of window taps that land on a real input element (padding and
+    # the zeros a transposed convolution inserts contribute nothing), so the sum is the tap count.
+    conv = jax.lax.conv_transpose if transpose else jax.lax.conv_general_dilated
+    dims = ("NHWC", "HWIO", "NHWC")
+    ones = conv(jnp.ones((1, 9, 7, 1)), jnp.ones((4, 3, 1, 1)), (stride, stride), padding, dimension_numbers=dims)
+    taps = float(ones.sum())
+    n, c_in, c_out = 5, 6, 8
+    x, w = jnp.zeros((n, 9, 7, c_in)), jnp.zeros((4, 3, c_in, c_out))
+    jaxpr = jax.make_jaxpr(lambda x, w: conv(x, w, (stride, stride), padding, dimension_numbers=dims))(x, w)
+    assert benchmark.jaxpr_flops(jaxpr) == 2 * n * c_in * c_out * taps
+    # Forward and both gradients each multiply every (input, weight) pair that meets once: 3x in all.
+    grads = jax.make_jaxpr(jax.grad(lambda x, w: conv(x, w, (stride, stride), padding,
+                                                      dimension_numbers=dims).sum(), argnums=(0, 1)))(x, w)
+    assert benchmark.jaxpr_flops(grads) == pytest.approx(3 * 2 * n * c_in * c_out * taps)
