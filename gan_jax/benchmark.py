@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
 import platform
@@ -75,8 +76,6 @@ def _real_taps(size: int, window: int, out: int, stride: int, pad_lo: int, lhs_d
 
 def _eqn_flops(eqn) -> float:
     """FLOPs (2 per multiply-add with a real operand) of one matmul or convolution; 0 for anything else."""
-    import math
-
     if eqn.primitive.name == "dot_general":
         (contract, _), _ = eqn.params["dimension_numbers"]
         lhs = eqn.invars[0].aval.shape
@@ -125,14 +124,19 @@ def step_flops(step_fn, state, batch) -> float:
     return jaxpr_flops(jax.make_jaxpr(step_fn)(*abstract)) / k
 
 
-def matmul_flops_per_s(n: int | None = None, seconds: float = 1.0) -> float:
-    """Achieved FLOP/s of a float32 n x n matmul on the default device: the ceiling for dense nets.
-
-    n defaults to 1024 on a CPU and 8192 on an accelerator (large enough to fill it).
-    """
+def matmul_size() -> int:
+    """The ceiling matmul's size: 1024 on a CPU, 8192 on an accelerator (large enough to fill it)."""
     import jax
 
-    n = n or (1024 if jax.default_backend() == "cpu" else 8192)
+    return 1024 if jax.default_backend() == "cpu" else 8192
+
+
+def matmul_flops_per_s(n: int | None = None, seconds: float = 1.0) -> float:
+    """Achieved FLOP/s of a float32 n x n matmul (default `matmul_size()`) on the default device:
+    the ceiling for dense nets."""
+    import jax
+
+    n = n or matmul_size()
     a = jax.random.normal(jax.random.key(0), (n, n))
     f = jax.jit(lambda x: x @ a)
     x = f(a).block_until_ready()
@@ -200,7 +204,7 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
         "compile_s": round(compile_sec, 3), "setup_s": round(setup_sec, 3),
         "flops_per_step": flops_per_step, "gflops_per_s": round(flops_per_step * steps_per_s / 1e9, 2),
         "matmul_gflops_per_s": round(matmul_flops_per_s() / 1e9, 1),
-        "matmul_n": 1024 if jax.default_backend() == "cpu" else 8192,
+        "matmul_n": matmul_size(), "state_mb": round(state_mb, 1),
         "peak_host_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "device": device.device_kind, "backend": jax.default_backend(),
         "overrides": {k_: str(v) for k_, v in overrides.items()},
@@ -209,7 +213,6 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     if memory is not None:  # what XLA plans for one call: inputs, outputs not aliased to them, scratch
         row["step_memory_mb"] = round((memory.argument_size_in_bytes + memory.output_size_in_bytes
                                        - memory.alias_size_in_bytes + memory.temp_size_in_bytes) / 2**20, 1)
-        row["state_mb"] = round(state_mb, 1)
     if stats and "peak_bytes_in_use" in stats:
         row["device_peak_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
     peak = next((v for name, v in PEAK_FLOPS.items() if name in device.device_kind), None)
@@ -269,8 +272,7 @@ def _cpu_name() -> str:
 def format_table(rows: list[dict]) -> str:
     head = ["arch", "G / D params", "batch", "k", "steps/s", "samples/s", "GFLOP/s (matmul)",
             "compile cold s", "compile warm s", "peak host MB", "step MB", "device MB", "MFU (TF32)",
-            "torch steps/s",
-            "ratio min / med / max"]
+            "torch steps/s", "ratio min / med / max"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         ratio = r.get("ratio")
