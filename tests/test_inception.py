@@ -106,6 +106,38 @@ def test_batch_norm_folding_matches_conv_then_batch_norm():
     np.testing.assert_array_equal(params["fc"]["kernel"], state["fc.weight"].T)
 
 
+def _numpy_conv(x, kernel, bias, stride, padding):
+    """Direct NHWC cross-correlation with zero padding, by loops over kernel taps."""
+    (ph, pw), (kh, kw) = padding, kernel.shape[:2]
+    x = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    out_h, out_w = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
+    y = np.zeros((x.shape[0], out_h, out_w, kernel.shape[-1]))
+    for i in range(kh):
+        for j in range(kw):
+            patch = x[:, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
+            y += patch @ kernel[i, j]
+    return y + bias
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", [
+    ((3, 3), 1, (0, 0), 9), ((3, 3), 2, (0, 0), 11), ((3, 3), 2, (0, 0), 10), ((1, 1), 1, (0, 0), 5),
+    ((3, 3), 1, (1, 1), 7), ((1, 7), 1, (0, 3), 8), ((5, 5), 1, (2, 2), 6)])
+def test_conv_layout_computes_a_plain_convolution(kernel, stride, padding, size):
+    import jax
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, size, size + 1, 5)).astype(np.float32)
+    layer = inception._Conv(4, kernel, stride, padding)
+    params = layer.init(jax.random.key(0), jnp.asarray(x))
+    params = jax.tree.map(lambda p: jnp.asarray(rng.standard_normal(p.shape), jnp.float32), params)
+    y = np.asarray(layer.apply(params, jnp.asarray(x)))
+    p = params["params"]
+    expected = _numpy_conv(x.astype(np.float64), np.asarray(p["kernel"], np.float64), np.asarray(p["bias"]),
+                           stride, padding)
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("shape,size", [((28, 28), (299, 299)), ((37, 45), (299, 299)), ((400, 512), (299, 299)),
                                         ((64, 64), (32, 32))])
 def test_clean_resize_matches_pil_bicubic_on_float_images(shape, size):
