@@ -28,6 +28,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import sys
 import urllib.request
 from typing import Any
 
@@ -366,7 +367,12 @@ class FeatureExtractor:
             raise ValueError(f"images must be [N, H, W, 1 or 3] in [-1, 1], got shape {images.shape}.")
         feats, logits = [], []
         size = max(1, min(self.batch_size, len(images)))
-        for start in range(0, len(images), size):
+        starts = range(0, len(images), size)
+        if len(starts) >= 20:  # a minute or more on a CPU: show progress on stderr
+            from tqdm import tqdm
+            starts = tqdm(starts, desc=f"Inception features of {len(images)} images", unit="batch",
+                          file=sys.stderr, leave=False, dynamic_ncols=True)
+        for start in starts:
             batch = images[start:start + size]
             n = len(batch)
             if n < size:  # pad the last batch so it reuses the compiled program
