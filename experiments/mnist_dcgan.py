@@ -11,6 +11,7 @@ Offline, point tfds at the original files: --config.data.manual_dir=/path/to/mni
 """
 
 from gan_jax.config import default_config, lock, parse_arg
+from gan_jax.sweep import product, seeds
 
 
 def get_config(arg=None):
@@ -38,3 +39,9 @@ def get_config(arg=None):
     c.eval.num_samples = 64
     parse_arg(c, arg)
     return lock(c)
+
+
+def get_sweep(arg=None):
+    """R1 weight (0, 1, 10) x seeds; `arg` is the number of seeds (default 2). With `--mode vmap` the
+    runs without R1 form one compiled group and those with it another."""
+    return product(seeds(int(arg) if arg else 2), **{"reg.r1_weight": [0.0, 1.0, 10.0]})

@@ -42,10 +42,22 @@ def select_steps(available: list[int], checkpoint: str) -> list[int]:
     return [step]
 
 
-def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | None
+def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | None, real: str | None = None
                     ) -> tuple[str, np.ndarray, int]:
-    """(dataset name, images of the split in [-1, 1] as the run saw them, number of classes or 0)."""
+    """(dataset name, images of the split in [-1, 1] as the run saw them, number of classes or 0).
+
+    `real` (a `.npz`, an image folder or `digits`) replaces the split: its images, fitted to the
+    run's resolution like a `local:` source. A run trained on a local source or `digits` is
+    compared with `real`, or else with its own training images.
+    """
+    from gan_jax.data import text
+
     kind, _, name = config.data.source.partition(":")
+    if text.is_text_source(config.data):
+        raise EvaluationError(f"image metrics need an image dataset; this run trains on text "
+                              f"({config.data.source!r}): its text metrics are in metrics.jsonl.")
+    if real is not None or kind == "local" or config.data.source == "digits":
+        return _load_local_real(config, real)
     if config.data.source == "stacked:mnist":
         from gan_jax.data import stacked
 
@@ -65,15 +77,50 @@ def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | 
     return name, images.astype(np.float32) / 127.5 - 1.0, info.get("num_classes") or 0
 
 
+def _load_local_real(config, real: str | None) -> tuple[str, np.ndarray, int]:
+    """Images of a `.npz`, an image folder or `digits` (default: the run's own local source)."""
+    import hashlib
+
+    from gan_jax import data as data_lib
+
+    if real is None:
+        source = config.data.source
+    elif real == "digits":
+        source = real
+    else:
+        if not (real.endswith(".npz") or pathlib.Path(real).is_dir()):
+            raise EvaluationError(f"--real {real!r} is neither a .npz file nor a folder of images "
+                                  "(or 'digits'); give the real images to compare with.")
+        source = f"local:{real}"
+    arrays, spec = data_lib.local_images(config.data, source, source.partition(":")[2])
+    images = arrays["x"]
+    # The name keys the reference-feature cache: the file's content, not only its path.
+    digest = hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest()[:10]
+    label = "digits" if source == "digits" else pathlib.Path(source.partition(":")[2]).name
+    num_classes = spec.num_classes or 0
+    own_local = config.data.source.partition(":")[0] == "local" or config.data.source == "digits"
+    if source != config.data.source and own_local and config.model.get("conditioning", "none") != "none":
+        # A class-conditional generator takes the class count of the data it was trained on.
+        num_classes = data_lib.local_images(config.data, config.data.source,
+                                             config.data.source.partition(":")[2])[1].num_classes or 0
+    return f"{label}-{digest}", images.astype(np.float32) / 127.5 - 1.0, num_classes
+
+
 def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint: str = "latest",
                      num_samples: int = 10_000, split: str = "test", num_real: int | None = None,
                      data_dir: str | None = None, manual_dir: str | None = None,
                      inception_weights: str | None = None, classifier_dir: str | None = None,
-                     use_ema: bool = True, log=print) -> list[dict[str, Any]]:
-    """Evaluates the selected checkpoints of `workdir`; appends to and returns the eval.jsonl records."""
+                     use_ema: bool = True, log=print, real: str | None = None) -> list[dict[str, Any]]:
+    """Evaluates the selected checkpoints of `workdir`; appends to and returns the eval.jsonl records.
+
+    `real`: a `.npz`, an image folder or `digits` to compare with instead of the dataset's `split`.
+    """
     workdir = pathlib.Path(workdir)
     config = rundir.read_config(workdir)
-    dataset, real, num_classes = load_real_split(config, split, data_dir, manual_dir)
+    dataset, real_images, num_classes = load_real_split(config, split, data_dir, manual_dir, real)
+    if real is not None or config.data.source.partition(":")[0] == "local" or config.data.source == "digits":
+        split = "all"
+    real = real_images
     num_real = min(num_real or num_samples, len(real))
     g_model, _, like = rundir.template_state(config, real.shape[1:], num_classes)
     checkpointer = rundir.open_checkpoints(workdir, config)
@@ -141,6 +188,10 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
     parser.add_argument("--num_samples", type=int, default=10_000, help="generated samples (default 10000)")
     parser.add_argument("--num_real", type=int, default=None, help="real images of the split (default num_samples)")
     parser.add_argument("--split", default="test", help="real split to compare with (default test)")
+    parser.add_argument("--real", default=None,
+                        help="compare with these images instead of a split: a .npz (key x|images|image|arr_0), a "
+                             "folder of PNG/JPEG files, or 'digits'; runs on a local source default to their "
+                             "own training images")
     parser.add_argument("--data_dir", default=None, help="tfds data_dir (default: the run's data.data_dir)")
     parser.add_argument("--manual_dir", default=None, help="tfds manual_dir (default: the run's data.manual_dir)")
     parser.add_argument("--inception_weights", default=None, help="Inception weights file (see gan_jax/metrics/inception.py)")
@@ -148,6 +199,7 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
     parser.add_argument("--no_ema", action="store_true", help="evaluate the raw generator, not its EMA")
     args = parser.parse_args(argv)
 
+    from gan_jax.data import DataError
     from gan_jax.data.tfds_images import DatasetFormatError, DatasetUnavailableError
     from gan_jax.metrics.inception import InceptionWeightsError
 
@@ -157,9 +209,9 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
             raise EvaluationError("--num_samples must be at least 2.")
         records = evaluate_workdir(args.workdir, metrics, args.checkpoint, args.num_samples, args.split,
                                    args.num_real, args.data_dir, args.manual_dir, args.inception_weights,
-                                   args.classifier, use_ema=not args.no_ema)
+                                   args.classifier, use_ema=not args.no_ema, real=args.real)
     except (EvaluationError, rundir.RunDirError, suite.MetricError, InceptionWeightsError, FileNotFoundError,
-            DatasetUnavailableError, DatasetFormatError) as e:
+            DatasetUnavailableError, DatasetFormatError, DataError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
     print(format_table(records))

@@ -72,6 +72,21 @@ def test_label_statistics_by_hand():
     assert collapsed["classes_hit"] == 2 and collapsed["max_class_fraction"] == 0.75
 
 
+def test_confidence_statistics_by_hand():
+    probabilities = np.array([[0.95, 0.05], [0.5, 0.5], [0.1, 0.9], [0.2, 0.8]])
+    result = classifier.confidence_statistics(probabilities)
+    assert result["confident"] == 0.5  # 0.95 and 0.9 reach the 0.9 threshold; 0.5 and 0.8 do not
+    np.testing.assert_allclose(result["mean_top_probability"], (0.95 + 0.5 + 0.9 + 0.8) / 4)
+
+
+def test_probabilities_are_the_softmax_of_the_logits(trained):
+    x, _ = _toy_digits(20, seed=5)
+    logits = trained._run(x)[1]
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(trained.probabilities(x), expected, rtol=1e-9)
+    np.testing.assert_array_equal(np.argmax(trained.probabilities(x), axis=1), trained.predict(x))
+
+
 def test_classifier_records_fid_mnist_and_labels(trained, tmp_path):
     x, y = _toy_digits(400, seed=4)
     real = x.astype(np.float32) / 127.5 - 1.0
@@ -83,6 +98,8 @@ def test_classifier_records_fid_mnist_and_labels(trained, tmp_path):
                                        cache_dir=tmp_path)
     by_name = {r["metric"]: r for r in records}
     assert by_name["labels/classes_hit"]["value"] == 1 and by_name["labels/entropy"]["value"] == 0
+    top = trained.probabilities(only_zero).max(axis=1)
+    assert by_name["labels/confident"]["value"] == np.mean(top >= 0.9)
     from gan_jax.metrics import reference
 
     expected = fid.fid_from_features(trained.features(real[reference.select(400, 200)]), trained.features(only_zero))

@@ -56,7 +56,7 @@ def test_classifier_metrics_of_a_run(run_dir, untrained_classifier, tmp_path, mo
                                                     classifier_dir=str(untrained_classifier), log=lambda s: None)
     names = [r["metric"] for r in records]
     assert names == ["fid_mnist", "labels/entropy", "labels/kl_uniform", "labels/classes_hit",
-                     "labels/max_class_fraction"]
+                     "labels/max_class_fraction", "labels/confident", "labels/mean_top_probability"]
     lines = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
     assert lines[-len(records):] == records
     fid_record = records[0]
@@ -127,3 +127,55 @@ def test_clear_errors(run_dir, tmp_path, capsys):
     with pytest.raises(evaluate_checkpoints.EvaluationError, match="latest, all or a step"):
         evaluate_checkpoints.select_steps([10, 20], "newest")
     assert evaluate_checkpoints.select_steps([20, 10], "all") == [10, 20]
+
+
+def test_a_run_on_a_local_npz_is_compared_with_its_own_images_or_with_real(untrained_classifier, tmp_path,
+                                                                            monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    train, held_out = (rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8) for n in (64, 40))
+    np.savez(tmp_path / "train.npz", x=train)
+    np.savez(tmp_path / "held_out.npz", images=held_out[..., 0])  # [N, H, W] also reads as one channel
+    config = config_lib.load_config(str(ROOT / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
+    config = config_lib.apply_overrides(config, {"data.source": f"local:{tmp_path / 'train.npz'}"})
+    workdir = tmp_path / "run"
+    train_and_evaluate(config, workdir, progress=False)
+    model = classifier.MNISTClassifier.load(untrained_classifier)
+    samples = _samples(workdir, 20)
+
+    def expected(real_uint8):
+        real = real_uint8.astype(np.float32) / 127.5 - 1.0
+        return fid.fid_from_features(model.features(real[reference.select(len(real), 20)]), model.features(samples))
+
+    own = evaluate_checkpoints.evaluate_workdir(workdir, ["fid_mnist"], num_samples=20,
+                                                classifier_dir=str(untrained_classifier), log=lambda s: None)[0]
+    np.testing.assert_allclose(own["value"], expected(train), rtol=1e-9)
+    assert own["protocol"]["split"] == "all" and own["protocol"]["dataset"].startswith("train.npz-")
+    code = cli.main(["evaluate", "--workdir", str(workdir), "--metrics", "fid_mnist", "--num_samples", "20",
+                     "--classifier", str(untrained_classifier), "--real", str(tmp_path / "held_out.npz")])
+    assert code == 0, capsys.readouterr().err
+    other = json.loads((workdir / "eval.jsonl").read_text().splitlines()[-1])
+    np.testing.assert_allclose(other["value"], expected(held_out), rtol=1e-9)
+    assert other["protocol"]["dataset"].startswith("held_out.npz-") and other["value"] != own["value"]
+    assert cli.main(["evaluate", "--workdir", str(workdir), "--metrics", "fid_mnist",
+                     "--real", str(tmp_path / "missing.png")]) == 2
+    assert "neither a .npz file nor a folder" in capsys.readouterr().err
+
+    # The class-sorted picture of the same run: 10 rows (classes) of 4 tiles, 28 px + 2 px padding.
+    code = cli.main(["sample", "--workdir", str(workdir), "--num", "30", "--by_class", "--per_class", "4",
+                     "--classifier", str(untrained_classifier), "--out", str(tmp_path / "by_class")])
+    out = capsys.readouterr().out
+    assert code == 0 and "labelled with probability >= 0.9" in out
+    from PIL import Image
+
+    assert Image.open(tmp_path / "by_class.png").size == (4 * 30 + 2, 10 * 30 + 2)
+
+
+def test_class_rows_by_hand():
+    from gan_jax.sample import class_rows
+
+    p = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.9, 0.05, 0.05], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]])
+    rows, counts = class_rows(p, per_class=2)
+    # class 0: samples 2 (0.9), 0 (0.6), 4 (0.5) -> the two most confident; class 1: sample 1; class 2: sample 3.
+    np.testing.assert_array_equal(rows, [[2, 0], [1, -1], [3, -1]])
+    np.testing.assert_array_equal(counts, [3, 1, 1])

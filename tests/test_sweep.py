@@ -30,6 +30,8 @@ def test_experiment_sweeps_expand_and_check_keys():
     assert all((r["reg.gp_weight"] > 0) == (r["loss"] == "wasserstein") for r in runs)
     assert len(sweep.expand(str(ROOT / "experiments" / "seed_mlp_mnist.py"))) == 12
     assert sweep.expand(str(ROOT / "experiments" / "ring8.py"), "seeds=3") == [{"seed": 0}, {"seed": 1}, {"seed": 2}]
+    r1 = sweep.expand(str(ROOT / "experiments" / "mnist_dcgan.py"), "3")
+    assert len(r1) == 9 and sorted({r["reg.r1_weight"] for r in r1}) == [0.0, 1.0, 10.0]
 
 
 def test_aggregate_mean_and_standard_error(tmp_path):

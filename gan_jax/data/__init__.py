@@ -124,7 +124,7 @@ SOURCES = ("synthetic:ring8", "synthetic:grid25", "synthetic:oracle", "tfds:<nam
            "local:<images.npz>", "local:<image folder>", "digits", "stacked:mnist")
 
 
-def _local_images(data_config: ml_collections.ConfigDict, source: str, path: str) -> tuple[dict, DataSpec]:
+def local_images(data_config: ml_collections.ConfigDict, source: str, path: str) -> tuple[dict, DataSpec]:
     """`local:FILE.npz`, `local:FOLDER` or `digits`, fitted to `data.resolution`."""
     from gan_jax.data import images as image_lib
 
@@ -205,7 +205,7 @@ def get_dataset(data_config: ml_collections.ConfigDict, batch_size: int, seed: i
         spec = DataSpec(source, tuple(images.shape[1:]), "image", len(images), 1000)
         transform = _images_to_float
     elif kind == "local" or source == "digits":
-        arrays, spec = _local_images(data_config, source, name)
+        arrays, spec = local_images(data_config, source, name)
         transform = _images_to_float
     else:
         raise DataError(f"Unknown data source {source!r} (config key 'data.source'); "

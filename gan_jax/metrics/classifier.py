@@ -114,6 +114,13 @@ class MNISTClassifier:
     def predict(self, images: np.ndarray) -> np.ndarray:
         return np.argmax(self._run(images)[1], axis=1)
 
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """[N, 10] softmax class probabilities (float64)."""
+        logits = self._run(images)[1]
+        logits = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
     def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
         return float(np.mean(self.predict(images) == np.asarray(labels)))
 
@@ -158,6 +165,16 @@ def label_statistics(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> dict
     entropy = float(-np.sum(p[nonzero] * np.log(p[nonzero])))
     return {"entropy": entropy, "kl_uniform": float(np.log(num_classes) - entropy),
             "classes_hit": float(nonzero.sum()), "max_class_fraction": float(p.max())}
+
+
+CONFIDENT = 0.9
+
+
+def confidence_statistics(probabilities: np.ndarray, threshold: float = CONFIDENT) -> dict[str, float]:
+    """How sure the classifier is of each sample's digit: the share of samples whose top class
+    probability is at least `threshold` ("confident"), and the mean top probability."""
+    top = np.asarray(probabilities).max(axis=1)
+    return {"confident": float(np.mean(top >= threshold)), "mean_top_probability": float(top.mean())}
 
 
 def stacked_mnist_modes(modes: np.ndarray) -> dict[str, float]:

@@ -7,8 +7,8 @@ into records like
      "split": "test", "dataset": "mnist", "network": "...", "resizer": "..."}}
 
 Inception metrics: fid, kid, is, pr (precision/recall), dc (density/coverage). Classifier
-metrics (a gan_jax MNIST classifier, `classifier.py`): fid_mnist, labels (label entropy and
-class balance), stacked_mnist (modes and KL over 1000 stacked-digit classes).
+metrics (a gan_jax MNIST classifier, `classifier.py`): fid_mnist, labels (label entropy,
+class balance, and the share of samples the classifier is confident of), stacked_mnist (modes and KL over 1000 stacked-digit classes).
 """
 
 from __future__ import annotations
@@ -108,6 +108,8 @@ def classifier_records(names: list[str], samples: np.ndarray, real_images: np.nd
             records.append({"metric": "fid_mnist", "value": value,
                             "protocol": {**protocol, "num_real": num_real, "dataset": dataset, "split": split}})
         elif name == "labels":
-            result = classifier_lib.label_statistics(classifier.predict(samples))
+            probabilities = classifier.probabilities(samples)
+            result = {**classifier_lib.label_statistics(np.argmax(probabilities, axis=1)),
+                      **classifier_lib.confidence_statistics(probabilities)}
             records += [{"metric": f"labels/{k}", "value": v, "protocol": protocol} for k, v in result.items()]
     return records
