@@ -75,8 +75,8 @@ def _update(ts: TrainState, grads, tx: optax.GradientTransformation, model_state
 
 def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_model: nn.Module,
                     g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
-                    axis_name: str | None = None, num_devices: int = 1, num_classes: int = 0
-                    ) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
+                    axis_name: str | None = None, num_devices: int = 1, num_classes: int = 0,
+                    r1_due: bool | None = None) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
     """Builds `train_step(state, batch) -> (state, metrics)`.
 
     `batch["x"]` holds `n_critic` real batches, shape [n_critic, B, ...] (B per device under
@@ -90,6 +90,11 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
     and fake; R1 (lazy with `reg.r1_every = k`: every k-th D update, weighted by k); WGAN-GP;
     bCR (`reg.bcr_weight`); class conditioning (projection or ACGAN head, fake labels drawn
     uniformly from `num_classes`); bfloat16 compute (`model.dtype`).
+
+    Lazy R1 decides inside the step (a `lax.cond` on the step counter) unless `r1_due` fixes it:
+    True builds the step that adds R1, False the one without. XLA's CPU backend runs a
+    conditional's branch several times slower than the same code outside one, so callers that
+    dispatch one step at a time pick between the two programs on the host (`host_r1_schedule`).
     """
     loss = losses.get_loss(config.loss)
     mean = losses.global_mean(axis_name)
@@ -169,13 +174,8 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
                 gp = jnp.mean(regularizers.gradient_penalty(critic, x_real, fake, eps))
                 total = total + hparams["gp_weight"] * gp
                 aux["gp"] = gp
-            if use_r1:
-                if r1_every == 1:
-                    r1 = jnp.mean(regularizers.r1_penalty(critic, x_real))
-                else:  # lazy R1: only every r1_every-th D update computes it, weighted by r1_every
-                    due = (step * n_critic + i) % r1_every == 0
-                    r1 = jax.lax.cond(due, lambda: r1_every * jnp.mean(regularizers.r1_penalty(critic, x_real)),
-                                      lambda: jnp.zeros((), jnp.float32))
+            if use_r1 and r1_every == 1:
+                r1 = jnp.mean(regularizers.r1_penalty(critic, x_real))
                 total = total + hparams["r1_weight"] * r1
                 aux["r1"] = r1
             if use_bcr:
@@ -193,6 +193,27 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
             return total, (aux, model_state)
 
         (d_loss, (aux, model_state)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d.params)
+        if use_r1 and r1_every > 1:
+            # Lazy R1: every r1_every-th D update adds r1_every * R1's gradient.
+            def r1_value_and_grad():
+                def r1_fn(params):
+                    def critic(x):
+                        return discriminate(params, model_state, x, y_real, real_aug)[0]
+
+                    return r1_every * jnp.mean(regularizers.r1_penalty(critic, x_real))
+
+                return jax.value_and_grad(r1_fn)(d.params)
+
+            def skip():
+                return jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, d.params)
+
+            if r1_due is None:
+                r1, r1_grads = jax.lax.cond((step * n_critic + i) % r1_every == 0, r1_value_and_grad, skip)
+            else:
+                r1, r1_grads = r1_value_and_grad() if r1_due else skip()
+            grads = jax.tree.map(lambda a, b: a + hparams["r1_weight"] * b, grads, r1_grads)
+            d_loss = d_loss + hparams["r1_weight"] * r1
+            aux = {**aux, "r1": r1}
         grads = pmean(grads)
         d = _update(d, grads, d_tx, model_state)
         aux = {"d_loss": d_loss, "d_grad_norm": optax.tree.norm(grads), **aux}
@@ -276,6 +297,19 @@ def unrolled_scan(f: Callable, carry, xs):
         carry, y = f(carry, jax.tree.map(lambda a: a[i], xs))
         ys.append(y)
     return carry, jax.tree.map(lambda *v: jnp.stack(v), *ys)
+
+
+def host_r1_schedule(config: ml_collections.ConfigDict) -> bool:
+    """Whether lazy R1 is scheduled on the host: two compiled steps (with and without R1), chosen
+    per dispatch by `r1_due_at`. Needs one step a dispatch and one D update a step, so that every
+    dispatch is either due or not; otherwise the step decides with a `lax.cond`."""
+    return (config.reg.r1_weight > 0 and config.reg.get("r1_every", 1) > 1 and config.steps_per_dispatch == 1
+            and config.n_critic == 1)
+
+
+def r1_due_at(config: ml_collections.ConfigDict, step: int) -> bool:
+    """Whether the D update of `step` adds lazy R1 (with n_critic = 1)."""
+    return step % config.reg.r1_every == 0
 
 
 def fuse_steps(train_step: Callable) -> Callable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from gan_jax.data.prefetch import Prefetcher
 from gan_jax.models import build_models, sample_latent
 from gan_jax.parallel import Runner
 from gan_jax.state import count_params, create_state
-from gan_jax.step import make_train_step
+from gan_jax.step import host_r1_schedule, make_train_step, r1_due_at
 
 log = logging.getLogger("gan_jax")
 
@@ -145,12 +146,16 @@ def _run(config, workdir, progress, state, iterator, spec, g_model, d_model, g_t
          start_time, allow_fresh_start, on_divergence, rollback_lr_factor, max_rollbacks) -> dict[str, Any]:
     (workdir / "samples").mkdir(exist_ok=True)
 
-    def build_step(axis_name, num_devices):
+    def build_step(axis_name, num_devices, r1_due=None):
         g, d = (build_models(config.model, spec.shape, axis_name, spec.num_classes or 0) if axis_name
                 else (g_model, d_model))
-        return make_train_step(config, g, d, g_tx, d_tx, axis_name, num_devices, spec.num_classes or 0)
+        return make_train_step(config, g, d, g_tx, d_tx, axis_name, num_devices, spec.num_classes or 0, r1_due)
 
-    runner = Runner(config.parallel, build_step, devices)
+    if host_r1_schedule(config):  # lazy R1: the step with R1 and the one without, picked per dispatch
+        runner = Runner(config.parallel, functools.partial(build_step, r1_due=False), devices)
+        r1_runner = Runner(config.parallel, functools.partial(build_step, r1_due=True), devices)
+    else:
+        runner = r1_runner = Runner(config.parallel, build_step, devices)
     checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
     step = 0
     lr_scale = 1.0
@@ -202,7 +207,8 @@ def _run(config, workdir, progress, state, iterator, spec, g_model, d_model, g_t
             chunk = min(k - step % k, config.num_steps - step)
             upcoming = min(k, config.num_steps - step - chunk)  # the chunk after this one
             batch = prefetcher.next(chunk * per_batch, upcoming * per_batch)
-            device_state, metrics = runner.step(device_state, batch)
+            due = r1_runner is not runner and r1_due_at(config, step)
+            device_state, metrics = (r1_runner if due else runner).step(device_state, batch)
             if first_step_sec is None:  # start-up time, process start to first step done (one sync, once)
                 jax.block_until_ready(metrics)
                 first_step_sec = startup.process_age_sec()
