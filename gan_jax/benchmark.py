@@ -29,8 +29,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_TORCH_REFERENCE = ROOT.parent / "shared" / "bench" / "torch_reference.py"
 
-# The PyTorch reference's step: its G update reuses the D update's fakes (one G forward pass); no EMA.
-SAME_STEP = {"g_noise": "reuse", "ema.decay": 0.0}
+# The PyTorch reference's step: its G update reuses the D update's fakes (one G forward pass); no EMA, no R1.
+SAME_STEP = {"g_noise": "reuse", "ema.decay": 0.0, "reg.r1_weight": 0.0}
 # arch -> (experiment file, overrides that give BENCHMARKS.md's networks and that step, one example's shape)
 ARCHS = {
     "seed_mlp": ("seed_mlp_mnist.py", SAME_STEP, (28, 28, 1)),
