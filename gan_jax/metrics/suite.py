@@ -8,7 +8,8 @@ into records like
 
 Inception metrics: fid, kid, is, pr (precision/recall), dc (density/coverage). Classifier
 metrics (a gan_jax MNIST classifier, `classifier.py`): fid_mnist, labels (label entropy,
-class balance, and the share of samples the classifier is confident of), stacked_mnist (modes and KL over 1000 stacked-digit classes).
+class balance, and the share of samples the classifier is confident of), stacked_mnist
+(modes and KL over 1000 stacked-digit classes).
 """
 
 from __future__ import annotations
