@@ -157,7 +157,7 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     from gan_jax import optim, startup
     from gan_jax.models import build_models
     from gan_jax.state import count_params, create_state
-    from gan_jax.step import fuse_steps, host_r1_schedule, make_train_step
+    from gan_jax.step import fuse_steps, host_r1_schedule, make_train_step, r1_programs
 
     startup.enable_compilation_cache()
     config = _config(arch, overrides)
@@ -173,30 +173,26 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     device = jax.devices()[0]
     batch = jax.device_put({"x": x}, device)
     state = jax.device_put(state, device)
-    # Lazy R1 one step a dispatch runs as training runs it: the R1 step every r1_every-th dispatch.
-    host_r1 = host_r1_schedule(config)
-    step_fn = fuse_steps(make_train_step(config, g_model, d_model, g_tx, d_tx, r1_due=False if host_r1 else None))
-    step = jax.jit(step_fn, donate_argnums=0)
+    def build(r1_due):
+        return fuse_steps(make_train_step(config, g_model, d_model, g_tx, d_tx, r1_due=r1_due))
+
+    # FLOPs of the step most dispatches run (without lazy R1 where the host schedules it).
+    step_fn = build(False if host_r1_schedule(config) else None)
     setup_sec = time.perf_counter() - compile_start
 
     start = time.perf_counter()
-    compiled = step.lower(state, batch).compile()
-    if host_r1:
-        r1_compiled = jax.jit(fuse_steps(make_train_step(config, g_model, d_model, g_tx, d_tx, r1_due=True)),
-                              donate_argnums=0).lower(state, batch).compile()
-        programs = [r1_compiled] + [compiled] * (config.reg.r1_every - 1)
-    else:
-        programs = [compiled]
+    # Lazy R1 one step a dispatch runs as training runs it: the R1 program every r1_every-th dispatch.
+    program_at = r1_programs(config, lambda due: jax.jit(build(due), donate_argnums=0).lower(state, batch).compile())
     compile_sec = time.perf_counter() - start
     flops_per_step = step_flops(step_fn, state, batch)
     state_mb = sum(v.nbytes for v in jax.tree.leaves(state)) / 2**20
 
     for i in range(max(1, -(-warmup // k))):
-        state, metrics = programs[i % len(programs)](state, batch)
+        state, metrics = program_at(i)(state, batch)
     jax.block_until_ready(state)
     dispatches, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        state, metrics = programs[dispatches % len(programs)](state, batch)  # no host sync in the timed loop
+        state, metrics = program_at(dispatches)(state, batch)  # no host sync in the timed loop
         dispatches += 1
     jax.block_until_ready((state, metrics))
     elapsed = time.perf_counter() - start
@@ -217,7 +213,7 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
         "device": device.device_kind, "backend": jax.default_backend(),
         "overrides": {k_: str(v) for k_, v in overrides.items()},
     }
-    memory = compiled.memory_analysis()
+    memory = program_at(1).memory_analysis()  # step 1: the program most dispatches run (no lazy R1)
     if memory is not None:  # what XLA plans for one call: inputs, outputs not aliased to them, scratch
         row["step_memory_mb"] = round((memory.argument_size_in_bytes + memory.output_size_in_bytes
                                        - memory.alias_size_in_bytes + memory.temp_size_in_bytes) / 2**20, 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 import flax.linen as nn
 import jax
@@ -14,6 +14,8 @@ from gan_jax import augment, losses, regularizers, text_objectives
 from gan_jax.models import sample_latent
 from gan_jax.models.layers import spectral_normalize_params
 from gan_jax.state import GANState, TrainState, pack_input
+
+T = TypeVar("T")
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -310,6 +312,17 @@ def host_r1_schedule(config: ml_collections.ConfigDict) -> bool:
 def r1_due_at(config: ml_collections.ConfigDict, step: int) -> bool:
     """Whether the D update of `step` adds lazy R1 (with n_critic = 1)."""
     return step % config.reg.r1_every == 0
+
+
+def r1_programs(config: ml_collections.ConfigDict, build: Callable[[bool | None], T]) -> Callable[[int], T]:
+    """`program_at(step)`: what to dispatch at `step`, from `build(r1_due)` (a step function, a
+    compiled program, a Runner). With `host_r1_schedule`, `build(True)` on the steps where lazy R1
+    is due and `build(False)` on the others; otherwise the one `build(None)` (R1, if any, inside)."""
+    if not host_r1_schedule(config):
+        program = build(None)
+        return lambda step: program
+    plain, with_r1 = build(False), build(True)
+    return lambda step: with_r1 if r1_due_at(config, step) else plain
 
 
 def fuse_steps(train_step: Callable) -> Callable:

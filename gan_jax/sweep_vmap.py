@@ -28,7 +28,7 @@ from gan_jax.checkpoint import Checkpointer
 from gan_jax.data import get_dataset
 from gan_jax.models import build_models
 from gan_jax.state import create_state
-from gan_jax.step import fuse_steps, host_r1_schedule, make_train_step, r1_due_at
+from gan_jax.step import fuse_steps, make_train_step, r1_programs
 
 VMAPPABLE = ("seed", "optim.g_lr", "optim.d_lr", "optim.b1", "optim.b2", "reg.gp_weight", "reg.r1_weight",
              "ema.decay")
@@ -102,15 +102,12 @@ def run_group(config_spec: str, entries: list[dict], log: Callable[[str], None] 
         writers.truncate_metrics(wd / "metrics.jsonl", step)
     metric_writers = [writers.MetricWriter(wd) for wd in workdirs]
 
-    def compile_step(r1_due=None):
+    def compile_step(r1_due):
         return jax.jit(jax.vmap(fuse_steps(make_train_step(base, g_model, d_model, g_tx, d_tx,
                                                            num_classes=num_classes, r1_due=r1_due))),
                        donate_argnums=0)
 
-    # Lazy R1 with one step a dispatch: the step with R1 and the one without, picked on the host.
-    host_r1 = host_r1_schedule(base)
-    step_fn = compile_step(False if host_r1 else None)
-    r1_step_fn = compile_step(True) if host_r1 else step_fn
+    step_fn_at = r1_programs(base, compile_step)  # lazy R1 one step a dispatch: two programs
     stacked = _stack(states)
     del states
     k, per_batch = base.steps_per_dispatch, base.n_critic
@@ -133,8 +130,7 @@ def run_group(config_spec: str, entries: list[dict], log: Callable[[str], None] 
             for it, _ in data:
                 b = it.next_batches(chunk * per_batch)
                 batches.append({name: v.reshape((chunk, per_batch) + v.shape[1:]) for name, v in b.items()})
-            fn = r1_step_fn if host_r1 and r1_due_at(base, step) else step_fn
-            stacked, metrics = fn(stacked, {n: np.stack([b[n] for b in batches]) for n in batches[0]})
+            stacked, metrics = step_fn_at(step)(stacked, {n: np.stack([b[n] for b in batches]) for n in batches[0]})
             before, step = step, step + chunk
             final = step == base.num_steps
             if crossed(before, step, base.log_every_steps) or final:

@@ -23,7 +23,7 @@ from gan_jax.data.prefetch import Prefetcher
 from gan_jax.models import build_models, sample_latent
 from gan_jax.parallel import Runner
 from gan_jax.state import count_params, create_state
-from gan_jax.step import host_r1_schedule, make_train_step, r1_due_at
+from gan_jax.step import make_train_step, r1_programs
 
 log = logging.getLogger("gan_jax")
 
@@ -151,11 +151,10 @@ def _run(config, workdir, progress, state, iterator, spec, g_model, d_model, g_t
                 else (g_model, d_model))
         return make_train_step(config, g, d, g_tx, d_tx, axis_name, num_devices, spec.num_classes or 0, r1_due)
 
-    if host_r1_schedule(config):  # lazy R1: the step with R1 and the one without, picked per dispatch
-        runner = Runner(config.parallel, functools.partial(build_step, r1_due=False), devices)
-        r1_runner = Runner(config.parallel, functools.partial(build_step, r1_due=True), devices)
-    else:
-        runner = r1_runner = Runner(config.parallel, build_step, devices)
+    # Lazy R1 one step a dispatch: a Runner with the R1 step and one without, picked per step.
+    runner_at = r1_programs(config, lambda due: Runner(config.parallel, functools.partial(build_step, r1_due=due),
+                                                       devices))
+    runner = runner_at(0)  # every Runner places states and batches alike
     checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
     step = 0
     lr_scale = 1.0
@@ -207,8 +206,7 @@ def _run(config, workdir, progress, state, iterator, spec, g_model, d_model, g_t
             chunk = min(k - step % k, config.num_steps - step)
             upcoming = min(k, config.num_steps - step - chunk)  # the chunk after this one
             batch = prefetcher.next(chunk * per_batch, upcoming * per_batch)
-            due = r1_runner is not runner and r1_due_at(config, step)
-            device_state, metrics = (r1_runner if due else runner).step(device_state, batch)
+            device_state, metrics = runner_at(step).step(device_state, batch)
             if first_step_sec is None:  # start-up time, process start to first step done (one sync, once)
                 jax.block_until_ready(metrics)
                 first_step_sec = startup.process_age_sec()
