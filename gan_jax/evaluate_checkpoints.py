@@ -42,6 +42,11 @@ def select_steps(available: list[int], checkpoint: str) -> list[int]:
     return [step]
 
 
+def _trains_on_local(config) -> bool:
+    """Whether the run's images come from a local `.npz`, an image folder or `digits`."""
+    return config.data.source.partition(":")[0] == "local" or config.data.source == "digits"
+
+
 def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | None, real: str | None = None
                     ) -> tuple[str, np.ndarray, int]:
     """(dataset name, images of the split in [-1, 1] as the run saw them, number of classes or 0).
@@ -56,7 +61,7 @@ def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | 
     if text.is_text_source(config.data):
         raise EvaluationError(f"image metrics need an image dataset; this run trains on text "
                               f"({config.data.source!r}): its text metrics are in metrics.jsonl.")
-    if real is not None or kind == "local" or config.data.source == "digits":
+    if real is not None or _trains_on_local(config):
         return _load_local_real(config, real)
     if config.data.source == "stacked:mnist":
         from gan_jax.data import stacked
@@ -98,8 +103,7 @@ def _load_local_real(config, real: str | None) -> tuple[str, np.ndarray, int]:
     digest = hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest()[:10]
     label = "digits" if source == "digits" else pathlib.Path(source.partition(":")[2]).name
     num_classes = spec.num_classes or 0
-    own_local = config.data.source.partition(":")[0] == "local" or config.data.source == "digits"
-    if source != config.data.source and own_local and config.model.get("conditioning", "none") != "none":
+    if source != config.data.source and _trains_on_local(config) and config.model.get("conditioning", "none") != "none":
         # A class-conditional generator takes the class count of the data it was trained on.
         num_classes = data_lib.local_images(config.data, config.data.source,
                                              config.data.source.partition(":")[2])[1].num_classes or 0
@@ -118,7 +122,7 @@ def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint
     workdir = pathlib.Path(workdir)
     config = rundir.read_config(workdir)
     dataset, real_images, num_classes = load_real_split(config, split, data_dir, manual_dir, real)
-    if real is not None or config.data.source.partition(":")[0] == "local" or config.data.source == "digits":
+    if real is not None or _trains_on_local(config):
         split = "all"
     real = real_images
     num_real = min(num_real or num_samples, len(real))
