@@ -161,3 +161,19 @@ def test_max_along_second_order_gradient_matches_jnp_max():
     ours = jax.grad(penalty)(kernel, lambda y: max_along(y, -1))
     reference = jax.grad(penalty)(kernel, lambda y: jnp.max(y, -1))
     np.testing.assert_allclose(np.asarray(ours), np.asarray(reference), rtol=1e-5, atol=1e-6)
+
+
+def test_cos_sin_cycles_match_numpy_and_their_derivatives():
+    import numpy as np
+
+    from gan_jax.models.mlp import cos_sin_cycles
+
+    t = np.concatenate([np.linspace(-3, 3, 2001), np.random.default_rng(0).normal(0, 30, 2000)]).astype(np.float32)
+    cos, sin = jax.jit(cos_sin_cycles)(t)
+    angle = 2 * np.pi * t.astype(np.float64)
+    np.testing.assert_allclose(np.asarray(cos), np.cos(angle), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(sin), np.sin(angle), atol=1e-6)
+    d_cos = jax.vmap(jax.grad(lambda v: cos_sin_cycles(v)[0]))(t)
+    d2_sin = jax.vmap(jax.grad(jax.grad(lambda v: cos_sin_cycles(v)[1])))(t)
+    np.testing.assert_allclose(np.asarray(d_cos), -2 * np.pi * np.sin(angle), atol=2e-5)
+    np.testing.assert_allclose(np.asarray(d2_sin), -(2 * np.pi) ** 2 * np.sin(angle), atol=2e-4)
