@@ -38,6 +38,8 @@ ARCHS = {
     "toy_pacgan": ("grid25.py:pacgan", {**SAME_STEP, "pack": 1}, (2,)),  # the reference D judges one point at a time
     # The CIFAR-10 ResNet SNGAN step as trained (n_critic 5, batch 64): about 2.7 TFLOP, sized for an accelerator.
     "sngan_cifar": ("cifar10_sngan.py", {}, (32, 32, 3)),
+    # The main job's step as trained (experiments/grid25.py: Fourier features, WGAN-GP, n_critic 2, batch 400).
+    "grid25": ("grid25.py", {}, (2,)),
 }
 # `--arch all`: BENCHMARKS.md section 2's architectures, the ones the PyTorch reference implements.
 TORCH_ARCHS = ("seed_mlp", "dcgan_mnist", "toy_pacgan")
