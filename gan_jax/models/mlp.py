@@ -97,7 +97,7 @@ class FourierFeatures(nn.Module):
         return jnp.concatenate(cos_sin_cycles(x @ jax.lax.stop_gradient(b)), axis=-1)
 
 
-# Taylor coefficients of sin and cos, enough for float32 on [-pi/2, pi/2] (next terms < 6e-8).
+# Taylor coefficients of sin and cos, enough for float32 on [-pi/2, pi/2] (next terms < 1e-8).
 _SIN = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(7))
 _COS = tuple((-1) ** k / math.factorial(2 * k) for k in range(7))
 
