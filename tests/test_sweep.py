@@ -181,8 +181,10 @@ def test_vmap_mode_matches_runs_made_one_by_one(tmp_path):
         b, _ = Checkpointer(single / "checkpoints", 2, read_only=True).restore(20, like)
         for x, y in zip(jax.tree.leaves(a.g.params) + jax.tree.leaves(a.d.params),
                         jax.tree.leaves(b.g.params) + jax.tree.leaves(b.d.params)):
-            # weights of O(0.1); 1e-5 is rounding level after 20 steps (measured: at most 6e-6)
-            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+            # G's Fourier features make even this run weakly chaotic: rounding-level differences
+            # (the programs sum and fuse in different orders) reached 6e-6 to 6.5e-5 after 20 steps on
+            # two machines; a mixed-up seed or learning rate moves O(0.1) weights by far more.
+            np.testing.assert_allclose(x, y, rtol=1e-3, atol=3e-4)
         vm = [json.loads(line) for line in open(pathlib.Path(entry["workdir"]) / "metrics.jsonl")]
         sg = [json.loads(line) for line in open(single / "metrics.jsonl")]
         assert [r["step"] for r in vm] == [r["step"] for r in sg]
