@@ -98,23 +98,26 @@ def _numpy_conv_transpose(x, kernel):
     return out[:, 1:-1, 1:-1]
 
 
-def test_fast_conv_transpose_equals_the_direct_one():
+# One output channel takes the 3x3-convolution path, more take the four phase convolutions.
+@pytest.mark.parametrize("features", [1, 2])
+def test_fast_conv_transpose_equals_the_direct_one(features):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 6, 3)).astype(np.float32)
-    kernel = rng.standard_normal((4, 4, 3, 2)).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, 3, features)).astype(np.float32)
     expected = _numpy_conv_transpose(x.astype(np.float64), kernel.astype(np.float64))
     fast = upsample.conv_transpose_4x4_s2(jnp.asarray(x), jnp.asarray(kernel))
     np.testing.assert_allclose(fast, expected, atol=1e-4)
-    direct = nn.ConvTranspose(2, (4, 4), strides=(2, 2), padding="SAME")
-    y = direct.apply({"params": {"kernel": kernel, "bias": np.zeros(2, np.float32)}}, jnp.asarray(x))
+    direct = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME")
+    y = direct.apply({"params": {"kernel": kernel, "bias": np.zeros(features, np.float32)}}, jnp.asarray(x))
     np.testing.assert_allclose(fast, y, atol=1e-4)
 
 
-def test_fast_conv_transpose_has_the_same_gradients():
+@pytest.mark.parametrize("features", [1, 3])
+def test_fast_conv_transpose_has_the_same_gradients(features):
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.standard_normal((2, 7, 7, 4)), jnp.float32)
-    kernel = jnp.asarray(rng.standard_normal((4, 4, 4, 3)), jnp.float32)
-    target = jnp.asarray(rng.standard_normal((2, 14, 14, 3)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((4, 4, 4, features)), jnp.float32)
+    target = jnp.asarray(rng.standard_normal((2, 14, 14, features)), jnp.float32)
 
     def loss(fn):
         return lambda x, k: jnp.sum(jnp.sin(fn(x, k)) * target)
