@@ -18,19 +18,21 @@ from typing import Any, Sequence
 import ml_collections
 from ml_collections import config_dict
 
-LOSSES = ("non_saturating", "minimax", "hinge", "wasserstein", "least_squares", "relativistic",
-          "relativistic_standard")
+from gan_jax.errors import ConfigError  # noqa: F401  (raised by every check below; importable from here)
+
 PARALLEL_MODES = ("none", "pmap", "jit")
-OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
-
-
-class ConfigError(ValueError):
-    """A config that cannot be run, with a message that says which key and how to fix it."""
+WRITERS = ("jsonl", "tensorboard", "wandb")
 
 
 def default_config() -> ml_collections.ConfigDict:
-    """Every key an experiment may set, with defaults that run."""
+    """Every key an experiment may set, with defaults that run.
+
+    The sections of plugins come from their registries: `reg.<term>` from the terms,
+    `augment.<name>` from the augmentations, network-specific `model.*` keys from the models.
+    """
+    from gan_jax import models, objectives
+
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.num_steps = 10_000  # generator updates
@@ -41,7 +43,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_every_steps = 1000
     c.ckpt_every_steps = 1000
     c.keep_checkpoints = 3
-    c.loss = "non_saturating"
+    c.writers = "jsonl,tensorboard"  # where metrics go, comma-separated: jsonl | tensorboard | wandb
+    c.loss = "non_saturating"  # an adversarial loss of gan_jax/objectives (register_loss)
     c.n_critic = 1
     c.pack = 1  # PacGAN packing degree: D judges `pack` samples at once
     # Generator update's samples: "fresh" (new noise, its own G forward pass) | "reuse" (the last
@@ -74,18 +77,14 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.g_depth = 4
     c.model.d_width = 200
     c.model.d_depth = 3
-    c.model.maxout_pieces = 5
-    c.model.d_fourier_features = 0  # pacgan_maxout D: random Fourier features of the input (0 = raw input)
-    c.model.d_fourier_scale = 1.0  # their frequency scale (cycles per data unit)
-    c.model.g_fourier_features = 0  # pacgan_mlp G: random Fourier features of the latent z (0 = z alone)
-    c.model.g_fourier_scale = 1.0  # their frequency scale (cycles per unit of z)
     c.model.conditioning = "none"  # none | projection (cBN G + projection D) | acgan (cBN G + classifier head)
     c.model.spectral_norm = False  # spectral normalisation on every D layer (ResNet D always has it)
     c.model.dtype = "float32"  # compute dtype of G and D: float32 | bfloat16 (parameters stay float32)
-    c.model.upsample = "conv_transpose"  # DCGAN G: conv_transpose | conv_transpose_direct | subpixel | resize_conv
+    for key, value in models.model_config_defaults().items():  # what each network adds
+        c.model[key] = _section(value)
 
     c.optim = ml_collections.ConfigDict()
-    c.optim.name = "adam"
+    c.optim.name = "adam"  # adam | adamw | sgd
     c.optim.g_lr = 1e-4
     c.optim.d_lr = 1e-4
     c.optim.b1 = 0.8
@@ -96,14 +95,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.optim.warmup_steps = 0
     c.optim.grad_clip = 0.0  # global-norm clipping; 0 disables
 
-    c.reg = ml_collections.ConfigDict()
-    c.reg.gp_weight = 0.0  # WGAN-GP: weight * E[(|grad D(x_hat)| - 1)^2]
-    c.reg.r1_weight = 0.0  # R1: weight/2 * E[|grad D(x_real)|^2]
-    c.reg.r1_every = 1  # lazy R1: apply every k discriminator updates, scaled by k
-    c.reg.diffaug = ""  # DiffAugment policy for D's real and fake inputs, e.g. "color,translation,cutout"
-    c.reg.bcr_weight = 0.0  # balanced consistency regularisation (real and fake) under the bcr_policy
-    c.reg.bcr_policy = "translation"  # the augmentation bCR asks D to be invariant to
-    c.reg.acgan_weight = 1.0  # conditioning=acgan: weight of the auxiliary classification loss
+    # Regularizer and auxiliary terms: reg.<name>.weight (0: off), reg.<name>.every, and each term's own keys.
+    c.reg = _section({t.name: t.config for t in objectives.TERMS.values()})
+    # The augmentation of every D input (at most one on): augment.<name>.*.
+    c.augment = _section({a.name: a.config for a in objectives.AUGMENTS.values()})
 
     c.ema = ml_collections.ConfigDict()
     c.ema.decay = 0.0  # 0 disables the generator EMA
@@ -112,26 +107,51 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval.num_samples = 2500
     c.eval.use_ema = True  # evaluate the EMA generator when there is one
 
-    # Text generators and discriminators (gan_jax/models/text.py).
-    c.model.text = ml_collections.ConfigDict()
-    c.model.text.emb_dim = 32
-    c.model.text.hidden_dim = 32  # LSTM state; Transformer width
-    c.model.text.num_layers = 2  # Transformer
-    c.model.text.num_heads = 4  # Transformer
-    c.model.text.beta_max = 100.0  # Gumbel-softmax inverse temperature reached at the end of the anneal
-    c.model.text.beta_anneal = "exp"  # exp | linear | constant (RelGAN)
-    c.model.text.beta_anneal_steps = 5000  # generator updates to reach beta_max
-    c.model.text.hard_samples = False  # emit hard one-hot tokens (REINFORCE) instead of relaxed ones
-    c.model.text.d_num_rep = 64  # RelGAN D: embedded representations of the input
-    c.model.text.d_emb_dim = 64
-    c.model.text.d_num_filters = 100  # per window size (2, 3, 4, 5)
-
     c.text = ml_collections.ConfigDict()
     c.text.g_objective = "adversarial"  # adversarial (through D; Gumbel-softmax for text) | reinforce | mle
     c.text.pretrain_steps = 0  # MLE (teacher forcing) generator updates before adversarial training
     c.text.pretrain_lr = 1e-2
     c.text.sample_temperature = 1.0  # evaluation samples: softmax(logits / temperature)
+
+    c.wandb = ml_collections.ConfigDict()  # writers=...,wandb (pip install 'gan-jax[wandb]')
+    c.wandb.project = "gan_jax"
+    c.wandb.entity = config_dict.placeholder(str)
+    c.wandb.mode = "online"  # online | offline (files under WORKDIR/wandb, `wandb sync` later) | disabled
     return c
+
+
+def _section(value):
+    """A plugin's declared defaults as config values (dicts become ConfigDicts)."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return ml_collections.ConfigDict({k: _section(v) for k, v in value.items()})
+    return value
+
+
+# Sweep definitions (an experiment's get_sweep): lists of override dicts.
+
+
+def _as_runs(part) -> list[dict]:
+    return [part] if isinstance(part, dict) else list(part)
+
+
+def product(*parts, **axes: Sequence[Any]) -> list[dict]:
+    """Cartesian product of lists of overrides and of named value lists: product(seeds(2), loss=[a, b])."""
+    import itertools
+
+    lists = [_as_runs(p) for p in parts] + [[{key: v} for v in values] for key, values in axes.items()]
+    return [{k: v for d in combo for k, v in d.items()} for combo in itertools.product(*lists)]
+
+
+def zip_(**axes: Sequence[Any]) -> list[dict]:
+    """Values taken together: zip_(loss=[a, b], n_critic=[1, 5]) -> [{loss: a, n_critic: 1}, {loss: b, ...}]."""
+    lengths = {len(v) for v in axes.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"zip_ needs value lists of one length, got {({k: len(v) for k, v in axes.items()})}.")
+    return [dict(zip(axes, values)) for values in zip(*axes.values())]
+
+
+def seeds(n: int, start: int = 0) -> list[dict]:
+    return [{"seed": s} for s in range(start, start + n)]
 
 
 def lock(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -152,6 +172,9 @@ def _flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]
 
 def _unknown_key(key: str, config: ml_collections.ConfigDict) -> ConfigError:
     valid = _flat_keys(config)
+    nested = ".".join(key.rsplit("_", 1)) if "_" in key.rsplit(".", 1)[-1] else None
+    if nested in valid:  # a term's flat key of earlier versions: reg.r1_weight -> reg.r1.weight
+        return ConfigError(f"Unknown config key {key!r}: it is now {nested!r} (each term has its own sub-dict).")
     near = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
     if not near:  # also match on the last component alone: `optim.lr` -> `optim.g_lr`
         leaf = key.rsplit(".", 1)[-1]
@@ -160,9 +183,28 @@ def _unknown_key(key: str, config: ml_collections.ConfigDict) -> ConfigError:
     return ConfigError(f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(valid)}.")
 
 
+def experiments_dir() -> pathlib.Path:
+    """The experiments shipped with the package (gan_jax/experiments)."""
+    return pathlib.Path(__file__).resolve().parent / "experiments"
+
+
+def resolve_config_path(spec: str) -> str:
+    """`PATH.py[:arg]` (relative to the working directory), or a shipped experiment by name:
+    `grid25[:arg]`, `grid25.py` or `experiments/grid25.py`."""
+    path, sep, arg = spec.partition(":")
+    shipped = experiments_dir()
+    name = pathlib.Path(path).name
+    candidates = [pathlib.Path(path), shipped / name, shipped / f"{name}.py"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return f"{candidate}{sep}{arg}"
+    return spec
+
+
 def load_config(spec: str) -> ml_collections.ConfigDict:
-    """Loads `path/to/experiment.py[:arg]` by calling its `get_config(arg)`."""
-    path, _, arg = spec.partition(":")
+    """Loads `path/to/experiment.py[:arg]` (or a shipped experiment by name, `grid25[:arg]`) by calling
+    its `get_config(arg)`."""
+    path, _, arg = resolve_config_path(spec).partition(":")
     if not pathlib.Path(path).is_file():
         raise ConfigError(f"Config file {path!r} does not exist (from --config={spec!r}).")
     module = load_module(path)
@@ -257,9 +299,7 @@ def _require(ok: bool, key: str, message: str):
 
 
 def _choice(config, key, choices):
-    value = config
-    for part in key.split("."):
-        value = value[part]
+    value = _get(config, key)
     if value not in choices:
         near = difflib.get_close_matches(str(value), choices, n=1)
         hint = f" Did you mean {near[0]!r}?" if near else ""
@@ -267,16 +307,18 @@ def _choice(config, key, choices):
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
-    """Refuses impossible values before any work starts."""
-    _choice(config, "loss", LOSSES)
+    """Refuses impossible values before any work starts (core keys, then each plugin's own checks)."""
+    from gan_jax import models, objectives
+    from gan_jax.core import optim
+
+    objectives.LOSSES.get(config.loss)
+    objectives.G_OBJECTIVES.get(config.text.g_objective)
     _choice(config, "parallel", PARALLEL_MODES)
-    _choice(config, "optim.name", OPTIMIZERS)
+    _choice(config, "optim.name", tuple(optim.OPTIMIZERS))
     _choice(config, "optim.schedule", SCHEDULES)
     for key in ("num_steps", "batch_size", "steps_per_dispatch", "log_every_steps", "eval_every_steps",
-                            "ckpt_every_steps", "keep_checkpoints", "n_critic", "pack", "eval.num_samples"):
-        value = config
-        for part in key.split("."):
-            value = value[part]
+                "ckpt_every_steps", "keep_checkpoints", "n_critic", "pack", "eval.num_samples"):
+        value = _get(config, key)
         _require(isinstance(value, int) and value >= 1, key, f"must be a positive integer, got {value!r}.")
     for key in ("g_lr", "d_lr"):
         _require(config.optim[key] > 0, f"optim.{key}", f"learning rate must be positive, got {config.optim[key]}.")
@@ -285,58 +327,54 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     for key in ("weight_decay", "momentum", "grad_clip"):
         _require(config.optim[key] >= 0, f"optim.{key}", f"must be >= 0, got {config.optim[key]}.")
     _require(config.optim.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0.")
-    for key in ("gp_weight", "r1_weight"):
-        _require(config.reg[key] >= 0, f"reg.{key}", f"must be >= 0, got {config.reg[key]}.")
     _require(0 <= config.ema.decay < 1, "ema.decay", f"must be in [0, 1) (0 disables EMA), got {config.ema.decay}.")
     if config.parallel != "none":
         _require(config.batch_size % num_devices == 0, "batch_size",
-                          f"{config.batch_size} is not divisible by the {num_devices} devices of parallel={config.parallel!r}; "
-                          f"use a multiple of {num_devices} or --config.parallel=none.")
+                 f"{config.batch_size} is not divisible by the {num_devices} devices of parallel={config.parallel!r}; "
+                 f"use a multiple of {num_devices} or --config.parallel=none.")
     per_device = config.batch_size // (num_devices if config.parallel != "none" else 1)
-    _require(per_device % config.pack == 0, "pack",
-                      f"the per-device batch {per_device} is not divisible by pack={config.pack}.")
+    _require(per_device % config.pack == 0, "pack", f"the per-device batch {per_device} is not divisible by "
+             f"pack={config.pack}.")
     _require(config.model.latent_dim >= 1, "model.latent_dim", "must be >= 1.")
     _choice(config, "model.latent_dist", ("normal", "uniform"))
-    _require(config.model.d_fourier_features >= 0, "model.d_fourier_features", "must be >= 0 (0: raw input).")
-    _require(config.model.d_fourier_scale > 0, "model.d_fourier_scale",
-             f"must be positive, got {config.model.d_fourier_scale}.")
-    _require(config.model.g_fourier_features >= 0, "model.g_fourier_features", "must be >= 0 (0: z alone).")
-    _require(config.model.g_fourier_scale > 0, "model.g_fourier_scale",
-             f"must be positive, got {config.model.g_fourier_scale}.")
-    _validate_text(config)
-
-
-def _validate_text(config: ml_collections.ConfigDict) -> None:
-    _choice(config, "text.g_objective", ("adversarial", "reinforce", "mle"))
-    _choice(config, "g_noise", ("fresh", "reuse"))
-    if config.g_noise == "reuse":
-        _require(config.text.g_objective == "adversarial", "g_noise",
-                 f"'reuse' needs text.g_objective='adversarial' (got {config.text.g_objective!r}): "
-                 "the other objectives draw their own samples. Use g_noise='fresh'.")
-    _choice(config, "model.text.beta_anneal", ("exp", "linear", "constant"))
-    _choice(config, "data.tokenizer", ("none", "word", "char"))
-    _require(config.text.pretrain_steps >= 0, "text.pretrain_steps", "must be >= 0 (0 skips MLE pretraining).")
-    _require(config.text.sample_temperature > 0, "text.sample_temperature", "must be > 0.")
-    _require(config.model.text.beta_max >= 1, "model.text.beta_max", "must be >= 1 (beta anneals from 1).")
-    if config.text.g_objective == "reinforce":
-        _require(config.model.text.hard_samples, "model.text.hard_samples",
-                 "must be True with text.g_objective='reinforce': D judges sampled tokens, not relaxed ones.")
     _choice(config, "model.conditioning", ("none", "projection", "acgan"))
     if config.model.conditioning != "none":
         _require(config.pack == 1, "pack", "class-conditional models (model.conditioning) need pack=1.")
     _choice(config, "model.dtype", ("float32", "bfloat16"))
+    _choice(config, "g_noise", ("fresh", "reuse"))
+    _choice(config, "data.tokenizer", ("none", "word", "char"))
     _choice(config, "data.crop", ("center", "none"))
     _require(config.data.resolution >= 0, "data.resolution", "must be >= 0 (0 keeps the native size).")
-    _require(config.reg.r1_every >= 1, "reg.r1_every", "must be a positive integer (1 = R1 every update).")
-    for key in ("bcr_weight", "acgan_weight"):
-        _require(config.reg[key] >= 0, f"reg.{key}", f"must be >= 0, got {config.reg[key]}.")
-    from gan_jax import augment  # the policy names live beside the augmentations
+    _require(config.text.pretrain_steps >= 0, "text.pretrain_steps", "must be >= 0 (0 skips MLE pretraining).")
+    _require(config.text.sample_temperature > 0, "text.sample_temperature", "must be > 0.")
+    writers = [w.strip() for w in config.writers.split(",") if w.strip()]
+    for w in writers:
+        _require(w in WRITERS, "writers", f"{w!r} is not a writer; use a comma-separated list of {', '.join(WRITERS)}.")
+    _choice(config, "wandb.mode", ("online", "offline", "disabled"))
+    models.validate(config)
+    for term in objectives.TERMS.values():
+        settings = term.settings(config)
+        _require(settings.weight >= 0, f"reg.{term.name}.weight", f"must be >= 0 (0: off), got {settings.weight}.")
+        _require(isinstance(settings.every, int) and settings.every >= 1, f"reg.{term.name}.every",
+                 f"must be a positive integer (1: every update), got {settings.every!r}.")
+        if term.validate is not None:
+            term.validate(settings, config)
+    for augment in objectives.AUGMENTS.values():
+        if augment.validate is not None:
+            augment.validate(augment.settings(config), config)
+    objectives.active_augment(config)
+    from gan_jax.core.step import (
+        check_objectives,  # the step's own build-time refusals, before any work
+    )
 
-    for key in ("diffaug", "bcr_policy"):
-        try:
-            augment.parse_policy(config.reg[key])
-        except ValueError as e:
-            raise ConfigError(f"Config key 'reg.{key}': {e}") from None
+    check_objectives(config)
+
+
+def _get(config, key: str):
+    value = config
+    for part in key.split("."):
+        value = value[part]
+    return value
 
 
 def to_dict(config: ml_collections.ConfigDict) -> dict:

@@ -2,7 +2,7 @@
 
 import sys
 
-from gan_jax.benchmark import main
+from gan_jax.tools.benchmark import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -27,7 +27,7 @@ METRICS = ("eval/modes", "eval/high_quality", "eval/reverse_kl")
 
 
 def _sweep(spec: str, sweep_arg: str, workdir: pathlib.Path, mode: list[str]) -> float:
-    cmd = [sys.executable, "-m", "gan_jax.cli", "sweep", "--config", spec, "--sweep_arg", sweep_arg,
+    cmd = [sys.executable, "-m", "gan_jax", "sweep", "--config", spec, "--sweep_arg", sweep_arg,
            "--workdir", str(workdir), *mode]
     print("$", " ".join(cmd), flush=True)
     start = time.time()
@@ -36,7 +36,7 @@ def _sweep(spec: str, sweep_arg: str, workdir: pathlib.Path, mode: list[str]) ->
 
 
 def _final_params(workdir: pathlib.Path):
-    from gan_jax.sample import load_run
+    from gan_jax.tools.sample import load_run
 
     state = load_run(workdir)[3]  # the latest checkpoint
     return state.g.params, state.d.params

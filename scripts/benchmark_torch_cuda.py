@@ -1,4 +1,4 @@
-"""The PyTorch reference's networks and step on a CUDA device, for the README's GPU table.
+"""The PyTorch reference's networks and step on a CUDA device, for the GPU table of docs/results/benchmark.md.
 
 `../shared/bench/torch_reference.py` times its step on the CPU. This script imports its
 networks, Adam settings and batch sizes and times the same step (one D update, one G update

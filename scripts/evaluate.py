@@ -8,7 +8,7 @@ Same as `gan-jax evaluate`; writes WORKDIR/eval.jsonl and prints a table.
 
 import sys
 
-from gan_jax.evaluate_checkpoints import main
+from gan_jax.tools.evaluate import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], prog="scripts/evaluate.py"))

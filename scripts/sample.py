@@ -5,7 +5,7 @@
 
 import sys
 
-from gan_jax.sample import main
+from gan_jax.tools.sample import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], prog="scripts/sample.py"))

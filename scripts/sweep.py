@@ -6,7 +6,7 @@
 
 import sys
 
-from gan_jax.sweep import main
+from gan_jax.tools.sweep import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], prog="scripts/sweep.py"))

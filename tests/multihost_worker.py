@@ -20,12 +20,12 @@ if num_processes > 1:
     jax.distributed.initialize(f"localhost:{port}", num_processes=num_processes, process_id=process_id)
 
 from gan_jax import config as config_lib  # noqa: E402
-from gan_jax import optim  # noqa: E402
+from gan_jax.core import optim  # noqa: E402
+from gan_jax.core.parallel import Runner  # noqa: E402
+from gan_jax.core.state import create_state  # noqa: E402
+from gan_jax.core.step import make_train_step  # noqa: E402
 from gan_jax.data import ArrayIterator  # noqa: E402
 from gan_jax.models import build_models  # noqa: E402
-from gan_jax.parallel import Runner  # noqa: E402
-from gan_jax.state import create_state  # noqa: E402
-from gan_jax.step import make_train_step  # noqa: E402
 
 config = config_lib.default_config()
 config.update(dict(batch_size=16, n_critic=2, loss="relativistic", ema=dict(decay=0.9),

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from gan_jax import benchmark
+from gan_jax.core.state import count_params
 from gan_jax.models import build_models
-from gan_jax.state import count_params
+from gan_jax.tools import benchmark
 
 # BENCHMARKS.md section 2 (PyTorch counts, BatchNorm affine parameters included).
 TORCH_COUNTS = {"seed_mlp": (130_576, 117_121), "dcgan_mnist": (778_305, 138_561), "toy_pacgan": (486_402, 405_201)}

@@ -5,6 +5,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from gan_jax.data import stacked as stacked_lib
 from gan_jax.metrics import classifier, suite
 
 
@@ -40,7 +41,7 @@ def test_trains_and_round_trips_through_orbax(trained, tmp_path):
 
 def test_stacked_modes_read_each_channel(trained):
     x, y = _toy_digits(500, seed=2)
-    stacked, modes = classifier.stack_digits(x, y, 200, seed=3)
+    stacked, modes = stacked_lib.stack_digits(x, y, 200, seed=3)
     assert stacked.shape == (200, 28, 28, 3) and stacked.dtype == np.uint8
     # Each channel is one of the source digits, and the mode is 100 l_R + 10 l_G + l_B.
     for c in range(3):
@@ -123,7 +124,7 @@ def test_stacked_mnist_source_and_experiment():
     from gan_jax import config as config_lib
     from gan_jax.data import get_dataset
 
-    config = config_lib.load_config(str(pathlib.Path(__file__).resolve().parent.parent / "experiments" / "stacked_mnist_dcgan.py") + ":data.num_train=50")
+    config = config_lib.load_config(str(pathlib.Path(__file__).resolve().parent.parent / "gan_jax" / "experiments" / "stacked_mnist_dcgan.py") + ":data.num_train=50")
     with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
         iterator, spec = get_dataset(config.data, batch_size=10, seed=0)
         batch = next(iterator)

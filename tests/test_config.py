@@ -6,10 +6,10 @@ import pathlib
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax.cli import main
+from gan_jax.tools.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-GRID25 = str(ROOT / "experiments" / "grid25.py")
+GRID25 = str(ROOT / "gan_jax" / "experiments" / "grid25.py")
 
 
 def test_experiment_variant_argument():
@@ -73,7 +73,7 @@ def test_split_overrides_both_forms():
 
 
 def test_config_json_is_the_resolved_config(tmp_path):
-    from gan_jax.train import _write_config
+    from gan_jax.loop.rundir import write_config as _write_config
 
     c = config_lib.load_config(GRID25 + ":seed=7")
     _write_config(tmp_path, c)
@@ -92,5 +92,5 @@ def test_misspelt_experiment_flag_is_refused():
 def test_grid25_pacgan_flag_selects_pacgans_setup():
     c = config_lib.load_config(GRID25 + ":pacgan,seed=3")
     assert (c.model.g_width, c.model.d_width, c.model.d_fourier_features) == (400, 200, 0)
-    assert (c.loss, c.reg.gp_weight, c.batch_size, c.optim.g_lr, c.optim.b1) == ("non_saturating", 0.0, 100, 1e-4, 0.8)
+    assert (c.loss, c.reg.gp.weight, c.batch_size, c.optim.g_lr, c.optim.b1) == ("non_saturating", 0.0, 100, 1e-4, 0.8)
     assert c.seed == 3 and c.pack == 4

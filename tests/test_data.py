@@ -105,6 +105,6 @@ def test_batch_larger_than_dataset():
 
 
 def test_crossed():
-    from gan_jax.train import crossed
+    from gan_jax.loop.trainer import crossed
 
     assert crossed(0, 50, 50) and not crossed(0, 49, 50) and crossed(49, 51, 50) and not crossed(50, 99, 50)

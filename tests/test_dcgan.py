@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
+from gan_jax.core.state import count_params
 from gan_jax.models import build_models, upsample
-from gan_jax.state import count_params
 
 
 def _conv(k, c_in, c_out):  # a k x k conv (or transposed conv) with bias

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax import cli
 from gan_jax import config as config_lib
-from gan_jax import evaluate_checkpoints, rundir
+from gan_jax.loop import rundir
+from gan_jax.loop.trainer import train_and_evaluate
 from gan_jax.metrics import classifier, fid, inception, reference
-from gan_jax.train import train_and_evaluate
+from gan_jax.tools import cli
+from gan_jax.tools import evaluate as evaluate_checkpoints
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -25,7 +26,7 @@ def run_dir(tmp_path_factory):
     from gan_jax.data import tfds_images
 
     workdir = tmp_path_factory.mktemp("run")
-    config = config_lib.load_config(str(ROOT / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
+    config = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tfds_images, "_check_online", lambda builder: None)
         mp.setattr(mocking, "_getitems", lambda keys, generator, serialized=False:
@@ -73,10 +74,11 @@ def test_classifier_metrics_of_a_run(run_dir, untrained_classifier, tmp_path, mo
 
 
 def _samples(run_dir, num):
-    from gan_jax import evaluate, optim
-    from gan_jax.checkpoint import Checkpointer
+    from gan_jax.core import optim
+    from gan_jax.core.sampling import generate
+    from gan_jax.core.state import create_state
+    from gan_jax.loop.checkpoint import Checkpointer
     from gan_jax.models import build_models
-    from gan_jax.state import create_state
 
     config = rundir.read_config(run_dir)
     g, d = build_models(config.model, (28, 28, 1))
@@ -84,7 +86,7 @@ def _samples(run_dir, num):
                         optim.make_optimizer(config, config.optim.d_lr, config.n_critic))
     ckpt = Checkpointer(run_dir / "checkpoints", 3, read_only=True)
     state, _ = ckpt.restore(ckpt.latest_step(), like)
-    return evaluate.generate(g, state, num, config.model)
+    return generate(g, state, num, config.model)
 
 
 def _have_inception():
@@ -136,7 +138,7 @@ def test_a_run_on_a_local_npz_is_compared_with_its_own_images_or_with_real(untra
     train, held_out = (rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8) for n in (64, 40))
     np.savez(tmp_path / "train.npz", x=train)
     np.savez(tmp_path / "held_out.npz", images=held_out[..., 0])  # [N, H, W] also reads as one channel
-    config = config_lib.load_config(str(ROOT / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
+    config = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
     config = config_lib.apply_overrides(config, {"data.source": f"local:{tmp_path / 'train.npz'}"})
     workdir = tmp_path / "run"
     train_and_evaluate(config, workdir, progress=False)
@@ -172,7 +174,7 @@ def test_a_run_on_a_local_npz_is_compared_with_its_own_images_or_with_real(untra
 
 
 def test_class_rows_by_hand():
-    from gan_jax.sample import class_rows
+    from gan_jax.tools.sample import class_rows
 
     p = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.9, 0.05, 0.05], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]])
     rows, counts = class_rows(p, per_class=2)

@@ -9,12 +9,12 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from gan_jax import augment
 from gan_jax import config as config_lib
+from gan_jax.core.state import count_params
 from gan_jax.data import DataError, get_dataset
+from gan_jax.loop.trainer import train_and_evaluate
 from gan_jax.models import build_models, layers, resnet
-from gan_jax.state import count_params
-from gan_jax.train import train_and_evaluate
+from gan_jax.objectives.augment import diffaug as augment
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -253,7 +253,7 @@ def test_tfds_source_resizes_on_read():
 @pytest.mark.usefixtures("_mocked_download")
 @pytest.mark.parametrize("name", ["cifar10_dcgan", "cifar10_sngan", "cifar10_sngan_cond"])
 def test_cifar_configs_run_their_runlocal_variant_on_mock_data(tmp_path, name):
-    config = config_lib.load_config(str(ROOT / "experiments" / f"{name}.py") + ":runlocal")
+    config = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / f"{name}.py") + ":runlocal")
     config.unlock()
     config.num_steps = 2  # two steps are enough to show the config builds, trains and evaluates
     config.steps_per_dispatch = 1
@@ -270,7 +270,7 @@ def test_cifar_configs_run_their_runlocal_variant_on_mock_data(tmp_path, name):
 
 def test_regularizers_and_bfloat16_on_one_step(tmp_path):
     """DiffAugment, lazy R1, bCR, ACGAN, spectral norm on a DCGAN D and bfloat16 all train."""
-    base = str(ROOT / "experiments" / "digits_dcgan.py")
+    base = str(ROOT / "gan_jax" / "experiments" / "digits_dcgan.py")
     config = config_lib.load_config(base + ":runlocal")
     config.unlock()
     config.num_steps = 4
@@ -278,10 +278,10 @@ def test_regularizers_and_bfloat16_on_one_step(tmp_path):
     config.log_every_steps = 1
     config.eval_every_steps = config.ckpt_every_steps = 4
     config.batch_size = 8
-    config.reg.diffaug = "color,translation,cutout"
-    config.reg.r1_weight = 1.0
-    config.reg.r1_every = 2
-    config.reg.bcr_weight = 1.0
+    config.augment.diffaug.policy = "color,translation,cutout"
+    config.reg.r1.weight = 1.0
+    config.reg.r1.every = 2
+    config.reg.bcr.weight = 1.0
     config.model.spectral_norm = True
     config.model.dtype = "bfloat16"
     config.lock()
@@ -296,7 +296,7 @@ def test_regularizers_and_bfloat16_on_one_step(tmp_path):
           if "train/r1" in row}
     assert r1[1] > 0 and r1[3] > 0 and r1[2] == 0 and r1[4] == 0
     # scripts/sample.py's function on the same run: PNG files and one .npz.
-    from gan_jax.sample import write_samples
+    from gan_jax.tools.sample import write_samples
 
     npz = write_samples(tmp_path, 5, fmt="npz")
     with np.load(npz) as arrays:

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import losses
+from gan_jax import objectives as losses
 
 REAL = np.array([2.0, -0.5, 0.3])
 FAKE = np.array([-1.0, 0.7, 1.5, -2.0])

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import pytest
 
 from gan_jax import config as config_lib
+from gan_jax.core.state import count_params
 from gan_jax.models import build_models
-from gan_jax.state import count_params
 
 
 def _counts(generator, discriminator, latent, shape, **widths):
@@ -91,8 +91,8 @@ def test_generator_fourier_features_feed_its_first_layer():
 def test_packed_discriminator_gives_each_sample_the_same_fourier_features():
     import numpy as np
 
+    from gan_jax.core.state import pack_input
     from gan_jax.models.mlp import FourierFeatures
-    from gan_jax.state import pack_input
 
     m = config_lib.default_config().model
     m.d_fourier_features, m.d_width, m.d_depth = 3, 4, 1

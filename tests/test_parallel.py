@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import optim
+from gan_jax.core import optim
+from gan_jax.core.parallel import Runner
+from gan_jax.core.state import create_state
+from gan_jax.core.step import make_train_step
 from gan_jax.models import build_models
-from gan_jax.parallel import Runner
-from gan_jax.state import create_state
-from gan_jax.step import make_train_step
 
 
 def _config(**overrides):

@@ -12,10 +12,10 @@ import sys
 import time
 
 import pytest
-
 import reliability_helpers as rh
-from gan_jax import runguard
-from gan_jax.train import train_and_evaluate
+
+from gan_jax.loop import runguard
+from gan_jax.loop.trainer import train_and_evaluate
 
 # Startup (imports, compilation) dominates a tiny run; give it room on a busy 2-core machine.
 STARTUP_TIMEOUT_S = 120
@@ -112,7 +112,7 @@ async def finalize(self, *args, **kwargs):
     return await real(self, *args, **kwargs)
 
 atomicity.AtomicRenameTemporaryPath.finalize = finalize
-from gan_jax.cli import train_main
+from gan_jax.tools.cli import train_main
 sys.exit(train_main(sys.argv[1:]))
 """
 

@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import regularizers
+from gan_jax.objectives import gradients as regularizers
 
 RNG = np.random.default_rng(0)
 A = RNG.normal(size=(3, 3))

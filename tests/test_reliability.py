@@ -15,14 +15,15 @@ import jax
 import numpy as np
 import optax
 import pytest
-
 import reliability_helpers as rh
+
 from gan_jax import config as config_lib
-from gan_jax import runguard, train
-from gan_jax.checkpoint import CheckpointError
-from gan_jax.cli import train_main
 from gan_jax.data import DataError, DataSpec, checks
-from gan_jax.train import train_and_evaluate
+from gan_jax.loop import runguard
+from gan_jax.loop import setup as setup_lib
+from gan_jax.loop.checkpoint import CheckpointError
+from gan_jax.loop.trainer import train_and_evaluate
+from gan_jax.tools.cli import train_main
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -95,7 +96,7 @@ def test_no_intact_checkpoint_refuses_unless_told(tmp_path):
 
 def _poison(monkeypatch, at_batch: int, times: int):
     """Makes one example of batch `at_batch` NaN, the first `times` times that batch is read."""
-    real = train.get_dataset
+    real = setup_lib.get_dataset
     left = [times]
 
     def get_dataset(*args, **kwargs):
@@ -112,7 +113,7 @@ def _poison(monkeypatch, at_batch: int, times: int):
         iterator.batches_at = poisoned
         return iterator, spec
 
-    monkeypatch.setattr(train, "get_dataset", get_dataset)
+    monkeypatch.setattr(setup_lib, "get_dataset", get_dataset)
 
 
 def test_divergence_stops_naming_step_and_quantity(tmp_path, monkeypatch):
@@ -176,7 +177,7 @@ def test_config_change_on_resume(tmp_path):
 
 def test_lock_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from gan_jax.runguard import WorkdirLock; "
+        "import sys, time; from gan_jax.loop.runguard import WorkdirLock; "
         f"WorkdirLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -269,8 +270,9 @@ def test_generator_shape_not_matching_the_data(tmp_path, capsys, monkeypatch):
     from gan_jax.models import mlp
 
     # A generator fixed at another resolution, as an image model with its own size would be.
-    monkeypatch.setitem(models.GENERATORS, "fixed_3d",
-                        lambda m, shape, axis: mlp.MLPGenerator((3,), m.g_width, m.g_depth, axis_name=axis))
+    models.GENERATORS.load()
+    monkeypatch.setitem(models.GENERATORS._entries, "fixed_3d", models.ModelEntry(
+        "fixed_3d", lambda m, shape, axis, classes: mlp.MLPGenerator((3,), m.g_width, m.g_depth, axis_name=axis)))
     err = _refused(tmp_path, capsys, model__generator="fixed_3d", model__discriminator="mlp")
     assert "makes samples of shape (3,)" in err and "shape (2,)" in err and "model.generator" in err
 
@@ -301,10 +303,10 @@ def test_same_config_and_seed_are_bitwise_equal(tmp_path):
 
 
 def test_pmap_on_one_and_four_devices_agree():
-    from gan_jax import optim
+    from gan_jax.core import optim
+    from gan_jax.core.parallel import Runner
+    from gan_jax.core.step import make_train_step
     from gan_jax.models import build_models
-    from gan_jax.parallel import Runner
-    from gan_jax.step import make_train_step
 
     cfg = rh.config(optim__name="sgd", optim__g_lr=0.01, optim__d_lr=0.01, pack=1)
     g_tx = optim.make_optimizer(cfg, cfg.optim.g_lr)

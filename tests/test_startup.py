@@ -4,11 +4,13 @@ import subprocess
 import sys
 import textwrap
 
-from gan_jax import startup
+from gan_jax.loop.trainer import process_age_sec
+from gan_jax.tools import startup
 
 PROGRAM = textwrap.dedent("""
     import time, jax, jax.numpy as jnp
-    from gan_jax import startup
+    from gan_jax.loop.trainer import process_age_sec
+from gan_jax.tools import startup
     path = startup.enable_compilation_cache()
     print("dir", path)
     f = jax.jit(lambda x: jnp.sin(x) @ x.T + 1.0)
@@ -51,6 +53,6 @@ def test_unwritable_cache_dir_names_the_fix(tmp_path):
 def test_process_age_is_positive_and_grows():
     import time
 
-    first = startup.process_age_sec()
+    first = process_age_sec()
     time.sleep(0.05)
-    assert 0 < first < startup.process_age_sec()
+    assert 0 < first < process_age_sec()

@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import config as config_lib
-from gan_jax import optim
+from gan_jax.core import optim
+from gan_jax.core.state import create_state
+from gan_jax.core.step import fuse_steps, make_train_step, unrolled_scan
 from gan_jax.models import build_models
-from gan_jax.state import create_state
-from gan_jax.step import fuse_steps, make_train_step, unrolled_scan
 
 
 def test_unrolled_scan_matches_lax_scan():

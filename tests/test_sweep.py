@@ -8,30 +8,31 @@ import sys
 import numpy as np
 import pytest
 
-from gan_jax import sweep
+from gan_jax import config as config_lib
+from gan_jax.tools import sweep
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_product_zip_and_seeds():
-    runs = sweep.product(sweep.zip_(loss=["a", "b"], n_critic=[1, 5]), sweep.seeds(2))
+    runs = config_lib.product(config_lib.zip_(loss=["a", "b"], n_critic=[1, 5]), config_lib.seeds(2))
     assert runs == [{"loss": "a", "n_critic": 1, "seed": 0}, {"loss": "a", "n_critic": 1, "seed": 1},
                     {"loss": "b", "n_critic": 5, "seed": 0}, {"loss": "b", "n_critic": 5, "seed": 1}]
-    assert sweep.product(x=[1, 2], y=[3]) == [{"x": 1, "y": 3}, {"x": 2, "y": 3}]
+    assert config_lib.product(x=[1, 2], y=[3]) == [{"x": 1, "y": 3}, {"x": 2, "y": 3}]
     with pytest.raises(ValueError, match="one length"):
-        sweep.zip_(a=[1, 2], b=[1])
-    assert sweep.run_name({"loss": "hinge", "reg.gp_weight": 10.0}) == "loss=hinge,reg.gp_weight=10.0"
+        config_lib.zip_(a=[1, 2], b=[1])
+    assert sweep.run_name({"loss": "hinge", "reg.gp.weight": 10.0}) == "loss=hinge,reg.gp.weight=10.0"
 
 
 def test_experiment_sweeps_expand_and_check_keys():
-    runs = sweep.expand(str(ROOT / "experiments" / "grid25.py"), "3")
+    runs = sweep.expand(str(ROOT / "gan_jax" / "experiments" / "grid25.py"), "3")
     assert len(runs) == 12 and {r["loss"] for r in runs} == {"non_saturating", "hinge", "wasserstein",
                                                               "least_squares"}
-    assert all((r["reg.gp_weight"] > 0) == (r["loss"] == "wasserstein") for r in runs)
-    assert len(sweep.expand(str(ROOT / "experiments" / "seed_mlp_mnist.py"))) == 12
-    assert sweep.expand(str(ROOT / "experiments" / "ring8.py"), "seeds=3") == [{"seed": 0}, {"seed": 1}, {"seed": 2}]
-    r1 = sweep.expand(str(ROOT / "experiments" / "mnist_dcgan.py"), "3")
-    assert len(r1) == 9 and sorted({r["reg.r1_weight"] for r in r1}) == [0.0, 1.0, 10.0]
+    assert all((r["reg.gp.weight"] > 0) == (r["loss"] == "wasserstein") for r in runs)
+    assert len(sweep.expand(str(ROOT / "gan_jax" / "experiments" / "seed_mlp_mnist.py"))) == 12
+    assert sweep.expand(str(ROOT / "gan_jax" / "experiments" / "ring8.py"), "seeds=3") == [{"seed": 0}, {"seed": 1}, {"seed": 2}]
+    r1 = sweep.expand(str(ROOT / "gan_jax" / "experiments" / "mnist_dcgan.py"), "3")
+    assert len(r1) == 9 and sorted({r["reg.r1.weight"] for r in r1}) == [0.0, 1.0, 10.0]
 
 
 def test_aggregate_mean_and_standard_error(tmp_path):
@@ -59,8 +60,8 @@ def _tiny_experiment(tmp_path) -> pathlib.Path:
     exp.write_text(
         "import pathlib\n"
         "from gan_jax.config import load_module, lock, parse_arg\n"
-        "from gan_jax.sweep import product, seeds\n"
-        f"_g = load_module({str(ROOT / 'experiments' / 'grid25.py')!r})\n"
+        "from gan_jax.config import product, seeds\n"
+        f"_g = load_module({str(ROOT / 'gan_jax' / 'experiments' / 'grid25.py')!r})\n"
         "def get_config(arg=None):\n"
         "    c = _g.get_config('runlocal'); c.unlock()\n"
         "    c.num_steps = 20; c.steps_per_dispatch = 10; c.eval.num_samples = 200\n"
@@ -73,7 +74,7 @@ def _tiny_experiment(tmp_path) -> pathlib.Path:
 
 def test_local_sweep_runs_resumes_and_reports(tmp_path):
     exp = _tiny_experiment(tmp_path)
-    cmd = [sys.executable, "-m", "gan_jax.cli", "sweep", "--config", str(exp), "--workdir", str(tmp_path / "s"),
+    cmd = [sys.executable, "-m", "gan_jax", "sweep", "--config", str(exp), "--workdir", str(tmp_path / "s"),
            "--processes", "2"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -98,7 +99,7 @@ def test_local_sweep_runs_resumes_and_reports(tmp_path):
 def test_ray_mode_runs_the_sweep_on_a_local_ray_instance(tmp_path):
     pytest.importorskip("ray")
     exp = _tiny_experiment(tmp_path)
-    cmd = [sys.executable, "-m", "gan_jax.cli", "sweep", "--config", str(exp), "--workdir", str(tmp_path / "s"),
+    cmd = [sys.executable, "-m", "gan_jax", "sweep", "--config", str(exp), "--workdir", str(tmp_path / "s"),
            "--mode", "ray", "--ray_cpus_per_run", "1"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
@@ -110,7 +111,7 @@ def test_ray_mode_runs_the_sweep_on_a_local_ray_instance(tmp_path):
     assert "| hinge | 2 |" in (tmp_path / "s" / "report.md").read_text()
     # A Ray task's run is the run itself: the same command by hand gives the same final metrics.
     entry = record["runs"][3]
-    alone = subprocess.run([sys.executable, "-m", "gan_jax.cli", "train", "--config", str(exp), "--workdir",
+    alone = subprocess.run([sys.executable, "-m", "gan_jax", "train", "--config", str(exp), "--workdir",
                             str(tmp_path / "alone"), "--quiet"] + [f"--config.{k}={v}" for k, v in
                                                                    entry["overrides"].items()],
                            capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -121,7 +122,7 @@ def test_ray_mode_runs_the_sweep_on_a_local_ray_instance(tmp_path):
 
 
 def test_slurm_mode_writes_a_job_array(tmp_path):
-    cmd = [sys.executable, "-m", "gan_jax.cli", "sweep", "--config", str(ROOT / "experiments" / "grid25.py"),
+    cmd = [sys.executable, "-m", "gan_jax", "sweep", "--config", str(ROOT / "gan_jax" / "experiments" / "grid25.py"),
            "--sweep_arg", "2", "--workdir", str(tmp_path), "--mode", "slurm"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -141,18 +142,18 @@ def test_vmap_mode_matches_runs_made_one_by_one(tmp_path):
     import jax
 
     from gan_jax import config as config_lib
-    from gan_jax import optim
-    from gan_jax.checkpoint import Checkpointer
+    from gan_jax.core import optim
+    from gan_jax.core.state import create_state
+    from gan_jax.loop.checkpoint import Checkpointer
+    from gan_jax.loop.trainer import train_and_evaluate
     from gan_jax.models import build_models
-    from gan_jax.state import create_state
-    from gan_jax.sweep_vmap import group_runs, run_vmap
-    from gan_jax.train import train_and_evaluate
+    from gan_jax.tools.sweep.vmap import group_runs, run_vmap
 
     exp = tmp_path / "tiny.py"
     exp.write_text(
         "from gan_jax.config import load_module, lock, parse_arg\n"
-        "from gan_jax.sweep import product, seeds\n"
-        f"_g = load_module({str(ROOT / 'experiments' / 'grid25.py')!r})\n"
+        "from gan_jax.config import product, seeds\n"
+        f"_g = load_module({str(ROOT / 'gan_jax' / 'experiments' / 'grid25.py')!r})\n"
         "def get_config(arg=None):\n"
         "    c = _g.get_config('runlocal'); c.unlock()\n"
         "    c.num_steps = 20; c.steps_per_dispatch = 5; c.eval.num_samples = 200; c.batch_size = 40\n"
@@ -197,25 +198,25 @@ def test_vmap_step_with_fourier_features_matches_one_step():
     import jax
 
     from gan_jax import config as config_lib
-    from gan_jax import optim
+    from gan_jax.core import optim
+    from gan_jax.core.parallel import StackedRunner
+    from gan_jax.core.state import create_state
+    from gan_jax.core.step import fuse_steps, make_train_step
     from gan_jax.data import get_dataset
     from gan_jax.models import build_models
-    from gan_jax.state import create_state
-    from gan_jax.step import fuse_steps, make_train_step
-    from gan_jax.sweep_vmap import _stack
 
     # SGD: the first Adam step is ±lr for any rounding-level gradient.
     arg = "runlocal,optim.name=sgd,optim.g_lr=0.01,optim.d_lr=0.01,seed="
-    configs = [config_lib.load_config(str(ROOT / "experiments" / "grid25.py") + f":{arg}{s}") for s in (0, 1)]
+    configs = [config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "grid25.py") + f":{arg}{s}") for s in (0, 1)]
     c = configs[0]
-    assert c.model.d_fourier_features > 0 and c.reg.gp_weight > 0
+    assert c.model.d_fourier_features > 0 and c.reg.gp.weight > 0
     it, spec = get_dataset(c.data, c.batch_size, c.seed)
     g, d = build_models(c.model, spec.shape)
     g_tx, d_tx = optim.make_optimizers(c)
     states = [create_state(cfg, g, d, spec.shape, g_tx, d_tx) for cfg in configs]
     batch = {k: v.reshape((1, c.n_critic) + v.shape[1:]) for k, v in it.next_batches(c.n_critic).items()}
     step = fuse_steps(make_train_step(c, g, d, g_tx, d_tx))
-    stacked, _ = jax.jit(jax.vmap(step))(_stack(states), {k: np.stack([v, v]) for k, v in batch.items()})
+    stacked, _ = jax.jit(jax.vmap(step))(StackedRunner.stack(states), {k: np.stack([v, v]) for k, v in batch.items()})
     for i, state in enumerate(states):
         alone, _ = jax.jit(step)(state, batch)
         for x, y in zip(jax.tree.leaves((alone.g.params, alone.d.params)),
@@ -242,3 +243,93 @@ def test_sweep_benchmark_times_both_modes_and_compares_every_run(tmp_path):
     assert "speed-up" in (tmp_path / "b" / "report.md").read_text()
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert again.returncode == 2 and "--overwrite" in again.stderr  # never times a half-finished directory
+
+
+def _state_leaves(workdir, step, config):
+    import jax
+
+    from gan_jax.core import optim
+    from gan_jax.core.state import create_state
+    from gan_jax.loop.checkpoint import Checkpointer
+    from gan_jax.models import build_models
+
+    g, d = build_models(config.model, (2,))
+    like = create_state(config, g, d, (2,), *optim.make_optimizers(config))
+    state, meta = Checkpointer(pathlib.Path(workdir) / "checkpoints", 5, read_only=True).restore(step, like)
+    return [np.asarray(x) for x in jax.tree.leaves((state.g.params, state.d.params, state.g.opt_state))], meta
+
+
+def test_vmap_sweep_stops_on_sigterm_resumes_exactly_and_locks_its_directory(tmp_path):
+    """The vmap sweep runs through the training loop: SIGTERM checkpoints every run of the group at
+    one step and exits 0; a second sweep on the directory is refused while the first runs; rerunning
+    resumes and ends bitwise where an uninterrupted sweep ends."""
+    import signal
+    import time
+
+    exp = tmp_path / "tiny.py"
+    exp.write_text(
+        "from gan_jax.config import load_module, lock, parse_arg, seeds\n"
+        f"_g = load_module({str(ROOT / 'gan_jax' / 'experiments' / 'grid25.py')!r})\n"
+        "def get_config(arg=None):\n"
+        "    c = _g.get_config('runlocal'); c.unlock()\n"
+        "    c.num_steps = 3000; c.steps_per_dispatch = 10; c.eval.num_samples = 100; c.batch_size = 40\n"
+        "    c.log_every_steps = 10; c.eval_every_steps = 3000; c.ckpt_every_steps = 1000\n"
+        "    parse_arg(c, arg); return lock(c)\n"
+        "def get_sweep(arg=None):\n"
+        "    return seeds(2)\n")
+
+    def command(workdir):
+        return [sys.executable, "-m", "gan_jax", "sweep", "--config", str(exp), "--workdir", str(workdir),
+                "--mode", "vmap"]
+
+    reference = subprocess.run(command(tmp_path / "ref"), capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    swept = tmp_path / "s"
+    proc = subprocess.Popen(command(swept), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    metrics = swept / "runs" / "seed=1" / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "the sweep logged nothing"
+        time.sleep(0.05)
+    second = subprocess.run(command(swept), capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert second.returncode == 2 and "in use by another gan_jax run or sweep" in second.stderr, second.stderr
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert "Stopped by SIGTERM" in err
+    steps = set()
+    for name in ("seed=0", "seed=1"):
+        run = swept / "runs" / name
+        assert not (run / "summary.json").exists()
+        saved = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
+        steps.add(saved[-1])
+    (stopped_at,) = steps  # every run of the group saved at the same step
+    assert 0 < stopped_at < 3000
+
+    resumed = subprocess.run(command(swept), capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    config = config_lib.load_config(str(exp))
+    for name in ("seed=0", "seed=1"):
+        a, meta_a = _state_leaves(swept / "runs" / name, 3000, config)
+        b, meta_b = _state_leaves(tmp_path / "ref" / "runs" / name, 3000, config)
+        assert meta_a["data_position"] == meta_b["data_position"]
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+        logged = [[json.loads(line)["step"] for line in (base / "runs" / name / "metrics.jsonl").open()]
+                  for base in (swept, tmp_path / "ref")]
+        assert logged[0] == logged[1]  # each logged step once, across the stop
+
+
+def test_runs_that_differ_only_in_a_term_weight_stack_in_one_group():
+    from gan_jax.tools.sweep.vmap import group_runs, per_run_keys
+
+    spec = str(ROOT / "gan_jax" / "experiments" / "digits_dcgan.py")
+    config = config_lib.load_config(spec + ":reg.bcr.weight=1.0")
+    assert "reg.bcr.weight" in per_run_keys(config) and "reg.bcr.policy" not in per_run_keys(config)
+    weights = [{"overrides": {"reg.bcr.weight": w, "seed": s}} for w in (0.5, 1.0, 10.0) for s in (0, 1)]
+    assert len(group_runs(spec, weights)) == 1
+    # Switching a term on or off, or changing its static settings, changes the program.
+    assert len(group_runs(spec, weights + [{"overrides": {"reg.bcr.weight": 0.0}}])) == 2
+    assert len(group_runs(spec, weights + [{"overrides": {"reg.bcr.weight": 1.0, "reg.bcr.policy": "cutout"}}])) == 2

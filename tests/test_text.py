@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import losses, text_objectives
+from gan_jax import objectives
 from gan_jax.data import get_dataset, oracle
 from gan_jax.data.text import TextDataError
 from gan_jax.data.tokenizer import EOS_ID, PAD_ID, UNK_ID, Tokenizer
@@ -244,7 +244,7 @@ def test_gradient_flows_from_d_loss_to_every_generator_parameter(make):
 
     def g_loss(params):
         fake, _ = g.apply({**g_vars, "params": params}, z, train=True, mutable=["schedule"])
-        return losses.RELATIVISTIC.g(d.apply(d_vars, real), d.apply(d_vars, fake), jnp.mean)
+        return objectives.get_loss("relativistic").g(d.apply(d_vars, real), d.apply(d_vars, fake), jnp.mean)
 
     grads = jax.grad(g_loss)(g_vars["params"])
     norms = {jax.tree_util.keystr(path): float(jnp.linalg.norm(leaf))
@@ -260,16 +260,16 @@ def test_reinforce_and_mle_objectives():
     ids = g.apply(variables, z, method="sample_ids")
     scores = jnp.arange(8.0)  # a critic that prefers later rows
     critic = lambda x: scores  # noqa: E731
-    objective = text_objectives.get_g_objective("reinforce", g, jnp.mean)
+    objective = objectives.G_OBJECTIVES.get("reinforce")(g, jnp.mean)
     loss, _ = objective(variables["params"], {"schedule": variables["schedule"]}, z, real, critic)
     reward = jax.nn.sigmoid(scores)
     logp = g.apply(variables, ids, method="log_prob").mean(-1)
     assert float(loss) == pytest.approx(float(-jnp.mean((reward - reward.mean()) * logp)), rel=1e-5)
-    mle = text_objectives.get_g_objective("mle", g, jnp.mean)
+    mle = objectives.G_OBJECTIVES.get("mle")(g, jnp.mean)
     nll, _ = mle(variables["params"], {"schedule": variables["schedule"]}, z, real, critic)
     assert float(nll) == pytest.approx(-float(g.apply(variables, real, method="log_prob").mean()), rel=1e-6)
     with pytest.raises(ValueError, match="text.g_objective"):
-        text_objectives.get_g_objective("ppo", g, jnp.mean)
+        objectives.G_OBJECTIVES.get("ppo")
 
 
 # A text run end to end.
@@ -277,7 +277,7 @@ def test_reinforce_and_mle_objectives():
 def _tiny_text_config(tmp_path, **text):
     (tmp_path / "train.txt").write_text("\n".join(SENTENCES * 5))
     (tmp_path / "test.txt").write_text("\n".join(SENTENCES[:2]))
-    c = config_lib.load_config(str(ROOT / "experiments" / "coco_relgan.py"))
+    c = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "coco_relgan.py"))
     c.unlock()
     c.data.source = f"local:{tmp_path / 'train.txt'}"
     c.data.test_file = str(tmp_path / "test.txt")
@@ -297,7 +297,7 @@ def _tiny_text_config(tmp_path, **text):
 @pytest.mark.parametrize("objective", ["adversarial", "reinforce", "mle"])
 def test_text_run_end_to_end(tmp_path, objective):
     from gan_jax.data import tokenizer as tokenizer_lib
-    from gan_jax.train import train_and_evaluate
+    from gan_jax.loop.trainer import train_and_evaluate
 
     config = _tiny_text_config(tmp_path, g_objective=objective)
     summary = train_and_evaluate(config, tmp_path / "run", progress=False)
@@ -316,7 +316,7 @@ def test_text_run_end_to_end(tmp_path, objective):
 
 
 def test_reinforce_needs_hard_samples():
-    c = config_lib.load_config(str(ROOT / "experiments" / "oracle_relgan.py"))
+    c = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "oracle_relgan.py"))
     c.unlock()
     c.text.g_objective = "reinforce"
     with pytest.raises(config_lib.ConfigError, match="hard_samples"):
@@ -325,11 +325,11 @@ def test_reinforce_needs_hard_samples():
 
 @pytest.mark.parametrize("objective", ["adversarial", "reinforce"])
 def test_text_step_under_pmap_matches_single_device(objective):
-    from gan_jax import optim
+    from gan_jax.core import optim
+    from gan_jax.core.parallel import Runner
+    from gan_jax.core.state import create_state
+    from gan_jax.core.step import make_train_step
     from gan_jax.models import build_models
-    from gan_jax.parallel import Runner
-    from gan_jax.state import create_state
-    from gan_jax.step import make_train_step
 
     c = config_lib.default_config()
     c.update(dict(batch_size=8, loss="relativistic", model=dict(generator="lstm", discriminator="relgan_cnn"),

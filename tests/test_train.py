@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax.checkpoint import Checkpointer
-from gan_jax.train import train_and_evaluate
+from gan_jax.loop.checkpoint import Checkpointer
+from gan_jax.loop.trainer import train_and_evaluate
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def tiny_config(**overrides):
-    c = config_lib.load_config(str(ROOT / "experiments" / "grid25.py"))
+    c = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "grid25.py"))
     c.unlock()
     c.update(dict(num_steps=8, batch_size=20, steps_per_dispatch=2, log_every_steps=2, eval_every_steps=4,
                   ckpt_every_steps=4, n_critic=2))
@@ -32,9 +32,9 @@ def tiny_config(**overrides):
 
 
 def _final_params(workdir, config):
-    from gan_jax import optim
+    from gan_jax.core import optim
+    from gan_jax.core.state import create_state
     from gan_jax.models import build_models
-    from gan_jax.state import create_state
 
     g, d = build_models(config.model, (2,))
     like = create_state(config, g, d, (2,), optim.make_optimizer(config, config.optim.g_lr),
@@ -66,7 +66,7 @@ def test_outputs_of_a_run(tmp_path):
 def test_resume_is_bitwise_exact(tmp_path):
     # The main job's recipe (decaying learning rate, gradient penalty, Fourier features in G and D).
     straight = tiny_config()
-    assert straight.optim.schedule != "constant" and straight.reg.gp_weight > 0
+    assert straight.optim.schedule != "constant" and straight.reg.gp.weight > 0
     assert straight.model.g_fourier_features > 0 and straight.model.d_fourier_features > 0
     train_and_evaluate(straight, tmp_path / "straight", progress=False)
     # The same run interrupted after its step-4 checkpoint: drop the later one and rerun.
@@ -98,11 +98,11 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 
 def test_step_compiles_once(tmp_path):
-    from gan_jax import optim
+    from gan_jax.core import optim
+    from gan_jax.core.parallel import Runner
+    from gan_jax.core.state import create_state
+    from gan_jax.core.step import make_train_step
     from gan_jax.models import build_models
-    from gan_jax.parallel import Runner
-    from gan_jax.state import create_state
-    from gan_jax.step import make_train_step
 
     config = tiny_config()
     g, d = build_models(config.model, (2,))
@@ -119,9 +119,9 @@ def test_step_compiles_once(tmp_path):
 
 
 def test_cli_runs_an_experiment_and_prints_the_table(tmp_path, capsys):
-    from gan_jax.cli import main
+    from gan_jax.tools.cli import main
 
-    code = main(["train", "--config", str(ROOT / "experiments" / "ring8.py") + ":runlocal", "--workdir",
+    code = main(["train", "--config", str(ROOT / "gan_jax" / "experiments" / "ring8.py") + ":runlocal", "--workdir",
                  str(tmp_path), "--quiet", "--config.batch_size=20", "--config.data.num_train=200"])
     assert code == 0
     out = capsys.readouterr().out

@@ -1,6 +1,8 @@
 """Data sources. Every source gives the same thing: a deterministic, resumable batch iterator.
 
-`get_dataset(data_config, split, batch_size, seed)` returns `(iterator, DataSpec)`. The
+Sources register themselves by kind (`register_source`; the built-in ones are in
+`gan_jax/data/sources.py`): `synthetic:NAME`, `tfds:NAME`, `local:PATH`, `digits`,
+`stacked:mnist`. `get_dataset(data_config, batch_size, seed)` returns `(iterator, DataSpec)`. The
 iterator yields `{"x": float32 [B, ...]}` (plus `"label"` where there are labels) forever;
 `iterator.position` counts the batches it has produced, and `iterator.seek(position)`
 puts it back there, so a resumed run sees exactly the batches it would have seen.
@@ -11,16 +13,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import ml_collections
 import numpy as np
 
-from gan_jax.data import synthetic, text
-
-
-class DataError(ValueError):
-    """A data source that cannot be used, with a message that names the source and the fix."""
+from gan_jax.errors import DataError
+from gan_jax.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,12 +115,8 @@ class ArrayIterator(Iterator[dict]):
         return {k: v[0] for k, v in self.next_batches(1).items()}
 
 
-def _images_to_float(images: np.ndarray) -> np.ndarray:
+def images_to_float(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / 127.5 - 1.0
-
-
-SOURCES = ("synthetic:ring8", "synthetic:grid25", "synthetic:oracle", "tfds:<name>", "local:<text file>",
-           "local:<images.npz>", "local:<image folder>", "digits", "stacked:mnist")
 
 
 def local_images(data_config: ml_collections.ConfigDict, source: str, path: str) -> tuple[dict, DataSpec]:
@@ -155,6 +150,23 @@ def local_images(data_config: ml_collections.ConfigDict, source: str, path: str)
     return arrays, DataSpec(source, tuple(images.shape[1:]), "image", len(images), num_classes, extra)
 
 
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A kind of data source (the part of `data.source` before ':'): `load(data_config, name, split,
+    seed) -> (arrays, spec, transform)`, where `transform` (or None) maps stored `x` rows to floats."""
+
+    kind: str
+    load: Callable[[ml_collections.ConfigDict, str, str, int], tuple[dict, DataSpec, Callable | None]]
+    usage: str  # how the source is written, for messages: "synthetic:ring8|grid25|oracle"
+
+
+SOURCES: Registry[Source] = Registry("data source", "data.source", ("gan_jax.data",))
+
+
+def register_source(kind: str, load, usage: str) -> Source:
+    return SOURCES.register(kind, Source(kind, load, usage))
+
+
 def get_dataset(data_config: ml_collections.ConfigDict, batch_size: int, seed: int,
                 split: str | None = None, process_index: int = 0,
                 process_count: int = 1) -> tuple[ArrayIterator, DataSpec]:
@@ -162,54 +174,12 @@ def get_dataset(data_config: ml_collections.ConfigDict, batch_size: int, seed: i
     source = data_config.source
     split = split or data_config.split
     kind, _, name = source.partition(":")
-    if text.is_text_source(data_config):
-        # Real text enters as token ids; the text discriminator one-hot encodes them.
-        train_ids, test_ids, tokenizer = text.load_text(data_config)
-        spec = DataSpec(source, (data_config.max_len, tokenizer.vocab_size), "text", len(train_ids),
-                        extra={"tokenizer": tokenizer, "test_ids": test_ids})
-        arrays = {"x": train_ids}
-        transform = None
-    elif kind == "synthetic":
-        if name not in synthetic.MIXTURES:
-            near = difflib.get_close_matches(name, synthetic.MIXTURES, n=1)
-            hint = f" Did you mean 'synthetic:{near[0]}'?" if near else ""
-            raise DataError(f"Unknown synthetic source {source!r} (config key 'data.source').{hint} "
-                            f"Known: {', '.join('synthetic:' + k for k in synthetic.MIXTURES)}.")
-        # The test split is drawn from a different stream than the training set.
-        stream = seed if split == "train" else seed + 1_000_003
-        x = synthetic.sample_mixture(name, data_config.num_train, stream)
-        spec = DataSpec(source, (2,), "points", len(x))
-        arrays = {"x": x}
-        transform = None
-    elif kind == "tfds":
-        from gan_jax.data import tfds_images
-
-        try:
-            images, labels, info = tfds_images.load_tfds_arrays(
-                name, split, data_dir=data_config.data_dir, manual_dir=data_config.manual_dir,
-                resolution=data_config.get("resolution", 0), crop=data_config.get("crop", "center"))
-        except ValueError as e:  # an unknown name, feature or dtype: a config mistake, not a crash
-            raise DataError(f"{e} (config key 'data.source' is {source!r}.)") from e
-        if len(images) == 0:
-            raise DataError(f"tfds dataset {name!r} split {split!r} is empty.")
-        arrays = {"x": images}
-        if labels is not None:
-            arrays["label"] = labels.astype(np.int32)
-        spec = DataSpec(source, tuple(images.shape[1:]), "image", len(images), info.get("num_classes"))
-        transform = _images_to_float
-    elif source == "stacked:mnist":
-        from gan_jax.data import stacked
-
-        images, labels = stacked.load_stacked_mnist(data_config, split, seed)
-        arrays = {"x": images, "label": labels.astype(np.int32)}
-        spec = DataSpec(source, tuple(images.shape[1:]), "image", len(images), 1000)
-        transform = _images_to_float
-    elif kind == "local" or source == "digits":
-        arrays, spec = local_images(data_config, source, name)
-        transform = _images_to_float
-    else:
-        raise DataError(f"Unknown data source {source!r} (config key 'data.source'); "
-                        f"use one of {', '.join(SOURCES)}.")
+    if kind not in SOURCES:
+        near = difflib.get_close_matches(source, [s.usage for s in SOURCES.values()], n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise DataError(f"Unknown data source {source!r} (config key 'data.source').{hint} Use one of: "
+                        f"{', '.join(s.usage for s in SOURCES.values())}.")
+    arrays, spec, transform = SOURCES.get(kind).load(data_config, name, split, seed)
     if batch_size > spec.num_examples:
         raise DataError(f"batch_size {batch_size} is larger than the {spec.num_examples} examples of "
                         f"{source!r} ({split}); lower --config.batch_size.")

@@ -11,12 +11,14 @@ import pathlib
 
 import numpy as np
 
+from gan_jax.errors import DataError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 _NPZ_IMAGE_KEYS = ("x", "images", "image", "arr_0")
 _NPZ_LABEL_KEYS = ("label", "labels", "y")
 
 
-class ImageSourceError(ValueError):
+class ImageSourceError(DataError):
     """An image source that cannot be read, with a message naming the file and the fix."""
 
 

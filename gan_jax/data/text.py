@@ -16,13 +16,14 @@ import ml_collections
 
 from gan_jax.data import oracle
 from gan_jax.data.tokenizer import IdentityTokenizer, Tokenizer
+from gan_jax.errors import DataError
 
 # The oracle's training and held-out sets are fixed streams, the same for every run seed.
 ORACLE_TRAIN_STREAM = 0
 ORACLE_TEST_STREAM = 1
 
 
-class TextDataError(ValueError):
+class TextDataError(DataError):
     """A text source that cannot be used; the message names the file or key and the fix."""
 
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from gan_jax.errors import DataError
+
 __all__ = [
     "DatasetFormatError",
     "DatasetUnavailableError",
@@ -38,11 +40,11 @@ _PROBE_TIMEOUT_S = 5.0
 _PIL_MODE_FOR_CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(DataError, RuntimeError):
     """The dataset is not prepared and could not be downloaded or prepared."""
 
 
-class DatasetFormatError(RuntimeError):
+class DatasetFormatError(DataError, RuntimeError):
     """The dataset is prepared in a format without random access (TFRECORD)."""
 
 

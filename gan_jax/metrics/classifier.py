@@ -184,20 +184,6 @@ def stacked_mnist_modes(modes: np.ndarray) -> dict[str, float]:
     return {"modes": float(nonzero.sum()), "kl": float(np.sum(p[nonzero] * np.log(p[nonzero] * STACKED_MODES)))}
 
 
-def stack_digits(images: np.ndarray, labels: np.ndarray, num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Stacked MNIST: `num` images whose R, G, B channels are three independently drawn digits.
-
-    Returns (uint8 [num, 28, 28, 3], mode labels 100 l_R + 10 l_G + l_B).
-    """
-    images = np.asarray(images)
-    if images.ndim == 4:
-        images = images[..., 0]
-    idx = np.random.default_rng(seed).integers(0, len(images), (num, 3))
-    stacked = np.stack([images[idx[:, c]] for c in range(3)], axis=-1)
-    labels = np.asarray(labels)
-    return stacked, 100 * labels[idx[:, 0]] + 10 * labels[idx[:, 1]] + labels[idx[:, 2]]
-
-
 def format_stacked_table(result: dict[str, float], num_samples: int) -> str:
     rows = [f"Stacked MNIST: {num_samples} samples   modes (of 1000)   KL(p || uniform)",
             f"  this run                 {result['modes']:6.0f}          {result['kl']:8.3f}"]

@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.errors import GanJaxError
 from gan_jax.metrics import resize as resize_lib
 from gan_jax.metrics import torch_files
 
@@ -51,7 +52,7 @@ FEATURE_DIM = 2048
 NETWORK_NAME = "inception-v3-2015-12-05 pool3"
 
 
-class InceptionWeightsError(RuntimeError):
+class InceptionWeightsError(GanJaxError, RuntimeError):
     """No usable Inception weights: says where weights were looked for and how to provide them."""
 
 

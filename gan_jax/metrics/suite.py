@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from gan_jax.errors import GanJaxError
 from gan_jax.metrics import fid as fid_lib
 from gan_jax.metrics import reference
 
@@ -26,7 +27,7 @@ CLASSIFIER_METRICS = ("fid_mnist", "labels", "stacked_mnist")
 ALL_METRICS = INCEPTION_METRICS + CLASSIFIER_METRICS
 
 
-class MetricError(ValueError):
+class MetricError(GanJaxError, ValueError):
     """A metric that cannot be computed here, with the reason and the fix."""
 
 

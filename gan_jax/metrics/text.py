@@ -171,3 +171,60 @@ def format_table(metrics: dict[str, float], num_samples: int, published: bool = 
             rows += [f"  {name:<16} {fmt(b)} ; {fmt(s)}" for name, (b, s) in COCO_PUBLISHED.items()]
         return "\n".join(rows)
     return "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith("eval/"))
+
+
+def token_mask(ids: np.ndarray, real_text: bool) -> np.ndarray:
+    """Which positions count as tokens: for real text up to and including the first `<eos>`."""
+    from gan_jax.data.tokenizer import EOS_ID
+
+    if not real_text:
+        return np.ones(ids.shape, bool)
+    is_eos = ids == EOS_ID
+    before = np.cumsum(is_eos, axis=1) - is_eos  # eos tokens strictly before each position
+    return before == 0
+
+
+def mean_nll(log_probs: np.ndarray, ids: np.ndarray, real_text: bool) -> float:
+    """Mean per-token negative log-likelihood, over the tokens `token_mask` counts."""
+    mask = token_mask(ids, real_text)
+    return float(-(log_probs * mask).sum() / mask.sum())
+
+
+class SampleScorer:
+    """The text metrics of sampled ids against a run's held-out set, its reference statistics built once.
+
+    Real text (a tokenizer with words): BLEU-2..5 of every sample against the whole held-out
+    set, leave-one-out self-BLEU-2..5, unique-n-gram ratios. The oracle: NLL_oracle of the
+    samples beside `nll_oracle_floor`, the oracle's NLL of its own held-out samples.
+    """
+
+    def __init__(self, tokenizer, test_ids: np.ndarray):
+        from gan_jax.data.tokenizer import IdentityTokenizer
+
+        self.tokenizer = tokenizer
+        self.test_ids = test_ids
+        self.real_text = not isinstance(tokenizer, IdentityTokenizer)
+        self._bleu = None
+        self._floor = None
+
+    def __call__(self, ids: np.ndarray) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if self.real_text:
+            words = [self.tokenizer.decode(row).split() for row in ids]
+            if self._bleu is None:
+                self._bleu = BleuScorer([self.tokenizer.decode(row).split() for row in self.test_ids])
+            for n, v in self._bleu.corpus_mean(words).items():
+                metrics[f"bleu{n}"] = v
+            for n, v in self_bleu(words).items():
+                metrics[f"self_bleu{n}"] = v
+            metrics.update(unique_ratios(words, orders=(2, 3, 4)))
+        else:
+            from gan_jax.data import oracle
+
+            metrics["nll_oracle"] = oracle.nll(oracle.cached_params(), ids)
+            if self._floor is None:
+                self._floor = oracle.nll(oracle.cached_params(), self.test_ids)
+            metrics["nll_oracle_floor"] = self._floor
+            metrics.update(unique_ratios([list(map(str, row)) for row in ids.tolist()], orders=(2, 3, 4)))
+        return metrics
+

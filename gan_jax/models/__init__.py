@@ -1,59 +1,67 @@
-"""Model registry: a config name -> a Flax module built from `config.model` and the data shape."""
+"""Model registry: `model.generator` / `model.discriminator` name -> a Flax module built from
+`config.model` and the data shape.
+
+Each model file registers its networks (`register_generator`, `register_discriminator`) with
+the `config.model` keys it adds (flat keys, or a sub-dict such as `model.text`), so a new
+network is one file. The keys every model reads (`latent_dim`, widths, `conditioning`, ...) are
+in `gan_jax.config.default_config`.
+"""
 
 from __future__ import annotations
 
-import difflib
-import math
-from typing import Callable, Sequence
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import ml_collections
 
-from gan_jax.models import dcgan, mlp, resnet, text
+from gan_jax.errors import ConfigError
+from gan_jax.registry import Registry
 
-GeneratorFactory = Callable[[ml_collections.ConfigDict, Sequence[int], "str | None"], nn.Module]
-DiscriminatorFactory = Callable[[ml_collections.ConfigDict, Sequence[int], "str | None"], nn.Module]
-
-GENERATORS: dict[str, GeneratorFactory] = {
-    "mlp": lambda m, shape, axis: mlp.MLPGenerator(shape, m.g_width, m.g_depth, axis_name=axis),
-    "pacgan_mlp": lambda m, shape, axis: mlp.PacGANGenerator(
-        shape, m.g_width, m.g_depth, axis_name=axis, fourier_features=m.get("g_fourier_features", 0),
-        fourier_scale=m.get("g_fourier_scale", 1.0)),
-    "dcgan": lambda m, shape, axis: dcgan.DCGANGenerator(shape, m.g_width, m.upsample, axis_name=axis),
-    "sngan_resnet": lambda m, shape, axis, num_classes=0: resnet.SNGANGenerator(
-        shape, m.g_width, num_classes, axis_name=axis),
-    # Text: shape is (max_len, vocab_size).
-    "lstm": lambda m, shape, axis: text.LSTMGenerator(
-        shape[1], shape[0], m.text.beta_max, m.text.beta_anneal, m.text.beta_anneal_steps, m.text.hard_samples,
-        emb_dim=m.text.emb_dim, hidden_dim=m.text.hidden_dim),
-    "transformer": lambda m, shape, axis: text.TransformerGenerator(
-        shape[1], shape[0], m.text.beta_max, m.text.beta_anneal, m.text.beta_anneal_steps, m.text.hard_samples,
-        emb_dim=m.text.emb_dim, width=m.text.hidden_dim, num_layers=m.text.num_layers, num_heads=m.text.num_heads),
-}
-DISCRIMINATORS: dict[str, DiscriminatorFactory] = {
-    "mlp": lambda m, shape, axis: mlp.MLPDiscriminator(m.d_width, m.d_depth, axis_name=axis),
-    "pacgan_maxout": lambda m, shape, axis: mlp.PacGANDiscriminator(
-        m.d_width, m.d_depth, m.maxout_pieces, axis_name=axis, fourier_features=m.get("d_fourier_features", 0),
-        fourier_scale=m.get("d_fourier_scale", 1.0), sample_size=math.prod(shape)),
-    "dcgan": lambda m, shape, axis: dcgan.DCGANDiscriminator(m.d_width, axis_name=axis),
-    "sngan_resnet": lambda m, shape, axis, num_classes=0: resnet.SNGANDiscriminator(
-        m.d_width, num_classes, m.conditioning, axis_name=axis),
-    "relgan_cnn": lambda m, shape, axis: text.RelGANDiscriminator(
-        m.text.d_num_rep, m.text.d_emb_dim, m.text.d_num_filters, axis_name=axis),
-}
+# (config.model, data shape, pmap axis name or None, number of classes) -> module
+Build = Callable[[ml_collections.ConfigDict, tuple, "str | None", int], nn.Module]
 
 
-def _lookup(table, name, what):
-    if name not in table:
-        near = difflib.get_close_matches(name, table, n=2)
-        hint = f" Did you mean {' or '.join(map(repr, near))}?" if near else ""
-        raise ValueError(f"Unknown {what} {name!r} (config key 'model.{what}').{hint} Known: {', '.join(table)}.")
-    return table[name]
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    build: Build
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # keys it adds to config.model
+    conditional: bool = False  # takes class labels (y=...) when model.conditioning is not "none"
+    validate: Callable[[Any, Any], None] | None = None  # (config.model, whole config) -> raises ConfigError
 
 
-# Models that take class labels: G(z, y=...) and D(x, y=...) when `model.conditioning` is not "none".
-CONDITIONAL = ("sngan_resnet",)
+GENERATORS: Registry[ModelEntry] = Registry("generator", "model.generator", ("gan_jax.models",))
+DISCRIMINATORS: Registry[ModelEntry] = Registry("discriminator", "model.discriminator", ("gan_jax.models",))
+
+
+def register_generator(name: str, build: Build, config=None, conditional: bool = False, validate=None) -> ModelEntry:
+    return GENERATORS.register(name, ModelEntry(name, build, dict(config or {}), conditional, validate))
+
+
+def register_discriminator(name: str, build: Build, config=None, conditional: bool = False,
+                           validate=None) -> ModelEntry:
+    return DISCRIMINATORS.register(name, ModelEntry(name, build, dict(config or {}), conditional, validate))
+
+
+def model_config_defaults() -> dict[str, Any]:
+    """The `config.model` keys every registered network adds, merged; a key declared twice must agree."""
+    merged: dict[str, tuple[str, Any]] = {}
+    for entry in GENERATORS.values() + DISCRIMINATORS.values():
+        for key, value in entry.config.items():
+            if key in merged and merged[key][1] != value:
+                raise ValueError(f"model key {key!r} is declared by {merged[key][0]!r} with default {merged[key][1]!r} "
+                                 f"and by {entry.name!r} with {value!r}; declare it once.")
+            merged.setdefault(key, (entry.name, value))
+    return {key: value for key, (_, value) in merged.items()}
+
+
+def validate(config) -> None:
+    """The chosen networks' checks of their own keys."""
+    for entry in (GENERATORS.get(config.model.generator), DISCRIMINATORS.get(config.model.discriminator)):
+        if entry.validate is not None:
+            entry.validate(config.model, config)
 
 
 def build_models(model_config: ml_collections.ConfigDict, data_shape: Sequence[int],
@@ -63,22 +71,23 @@ def build_models(model_config: ml_collections.ConfigDict, data_shape: Sequence[i
     `axis_name` is the pmap axis over which batch statistics are averaged. `num_classes`
     (from the data) is used when `model.conditioning` asks for a class-conditional pair.
     """
-    g_factory = _lookup(GENERATORS, model_config.generator, "generator")
-    d_factory = _lookup(DISCRIMINATORS, model_config.discriminator, "discriminator")
+    g_entry = GENERATORS.get(model_config.generator)
+    d_entry = DISCRIMINATORS.get(model_config.discriminator)
     conditioning = model_config.get("conditioning", "none")
+    shape = tuple(data_shape)
     if conditioning == "none":
-        shape = tuple(data_shape)
-        return g_factory(model_config, shape, axis_name), d_factory(model_config, shape, axis_name)
-    for name in (model_config.generator, model_config.discriminator):
-        if name not in CONDITIONAL:
-            raise ValueError(f"model.conditioning={conditioning!r} needs conditional networks; {name!r} is not one "
-                             f"(conditional: {', '.join(CONDITIONAL)}).")
-    if num_classes < 2:
-        raise ValueError(f"model.conditioning={conditioning!r} needs class labels, but the data has none; use a "
-                         "labelled dataset or --config.model.conditioning=none.")
-    g = g_factory(model_config, tuple(data_shape), axis_name, num_classes=num_classes)
-    d = d_factory(model_config, tuple(data_shape), axis_name, num_classes=num_classes)
-    return g, d
+        num_classes = 0
+    else:
+        for entry in (g_entry, d_entry):
+            if not entry.conditional:
+                known = sorted({e.name for e in GENERATORS.values() + DISCRIMINATORS.values() if e.conditional})
+                raise ConfigError(f"model.conditioning={conditioning!r} needs conditional networks; {entry.name!r} is "
+                                  f"not one (conditional: {', '.join(known)}).")
+        if num_classes < 2:
+            raise ConfigError(f"model.conditioning={conditioning!r} needs class labels, but the data has none; use a "
+                              "labelled dataset or --config.model.conditioning=none.")
+    return (g_entry.build(model_config, shape, axis_name, num_classes),
+            d_entry.build(model_config, shape, axis_name, num_classes))
 
 
 def sample_latent(key: jax.Array, num: int, model_config: ml_collections.ConfigDict) -> jax.Array:

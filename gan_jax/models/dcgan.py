@@ -15,6 +15,7 @@ import chex
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gan_jax.models import register_discriminator, register_generator
 from gan_jax.models.layers import batch_norm
 from gan_jax.models.upsample import upsample_layer
 
@@ -75,3 +76,9 @@ class DCGANDiscriminator(nn.Module):
         out = nn.Dense(1)(h.reshape((x.shape[0], -1)))[:, 0]
         chex.assert_shape(out, (x.shape[0],))
         return out
+
+
+register_generator("dcgan", lambda m, shape, axis, classes: DCGANGenerator(shape, m.g_width, m.upsample, axis_name=axis),
+                   # conv_transpose | conv_transpose_direct | subpixel | resize_conv (gan_jax/models/upsample.py)
+                   config={"upsample": "conv_transpose"})
+register_discriminator("dcgan", lambda m, shape, axis, classes: DCGANDiscriminator(m.d_width, axis_name=axis))

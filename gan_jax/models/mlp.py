@@ -10,6 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.errors import ConfigError
+from gan_jax.models import register_discriminator, register_generator
 from gan_jax.models.layers import Maxout, batch_norm
 
 
@@ -153,3 +155,29 @@ class PacGANDiscriminator(nn.Module):
         for _ in range(self.depth):
             h = Maxout(self.width, self.pieces)(h)
         return nn.Dense(1)(h)[:, 0]
+
+
+def _check_fourier(model, config):
+    for side in ("g", "d"):
+        key = f"{side}_fourier_features"
+        if key in model and model[key] < 0:
+            raise ConfigError(f"Config key 'model.{key}' must be >= 0 (0: no features), got {model[key]}.")
+        if f"{side}_fourier_scale" in model and model[f"{side}_fourier_scale"] <= 0:
+            raise ConfigError(f"Config key 'model.{side}_fourier_scale' must be positive, got "
+                              f"{model[f'{side}_fourier_scale']}.")
+
+
+register_generator("mlp", lambda m, shape, axis, classes: MLPGenerator(shape, m.g_width, m.g_depth, axis_name=axis))
+register_discriminator("mlp", lambda m, shape, axis, classes: MLPDiscriminator(m.d_width, m.d_depth, axis_name=axis))
+register_generator(
+    "pacgan_mlp", lambda m, shape, axis, classes: PacGANGenerator(
+        shape, m.g_width, m.g_depth, axis_name=axis, fourier_features=m.g_fourier_features,
+        fourier_scale=m.g_fourier_scale),
+    # Random Fourier features of the latent z (0 = z alone), and their frequency scale (cycles per unit of z).
+    config={"g_fourier_features": 0, "g_fourier_scale": 1.0}, validate=_check_fourier)
+register_discriminator(
+    "pacgan_maxout", lambda m, shape, axis, classes: PacGANDiscriminator(
+        m.d_width, m.d_depth, m.maxout_pieces, axis_name=axis, fourier_features=m.d_fourier_features,
+        fourier_scale=m.d_fourier_scale, sample_size=math.prod(shape)),
+    # Random Fourier features of the input (0 = raw input), and their scale (cycles per data unit).
+    config={"maxout_pieces": 5, "d_fourier_features": 0, "d_fourier_scale": 1.0}, validate=_check_fourier)

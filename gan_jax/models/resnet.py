@@ -19,7 +19,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models.layers import ConditionalBatchNorm, SNConv, SNDense, SNEmbed, batch_norm
+from gan_jax.models import register_discriminator, register_generator
+from gan_jax.models.layers import (
+    ConditionalBatchNorm,
+    SNConv,
+    SNDense,
+    SNEmbed,
+    batch_norm,
+)
 
 
 def _upsample(x: jax.Array) -> jax.Array:
@@ -140,3 +147,9 @@ class SNGANDiscriminator(nn.Module):
             class_logits = SNDense(self.num_classes, spectral=self.spectral)(features, train)
             return logits, class_logits
         return logits
+
+
+register_generator("sngan_resnet", lambda m, shape, axis, classes: SNGANGenerator(shape, m.g_width, classes,
+                                                                                 axis_name=axis), conditional=True)
+register_discriminator("sngan_resnet", lambda m, shape, axis, classes: SNGANDiscriminator(
+    m.d_width, classes, m.conditioning, axis_name=axis), conditional=True)

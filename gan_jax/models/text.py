@@ -23,6 +23,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.errors import ConfigError
+from gan_jax.models import register_discriminator, register_generator
+
 ANNEALS = ("exp", "linear", "constant")
 
 
@@ -276,3 +279,41 @@ class RelGANDiscriminator(nn.Module):
         h = nn.relu(nn.Dense(100)(h))
         out = nn.Dense(1)(h).reshape(b, self.num_rep)
         return out
+
+
+# model.text: the text networks' settings, shared by the generators and RelGAN's discriminator.
+TEXT_CONFIG = {"text": {
+    "emb_dim": 32,
+    "hidden_dim": 32,  # LSTM state; Transformer width
+    "num_layers": 2,  # Transformer
+    "num_heads": 4,  # Transformer
+    "beta_max": 100.0,  # Gumbel-softmax inverse temperature reached at the end of the anneal
+    "beta_anneal": "exp",  # exp | linear | constant (RelGAN)
+    "beta_anneal_steps": 5000,  # generator updates to reach beta_max
+    "hard_samples": False,  # emit hard one-hot tokens (REINFORCE) instead of relaxed ones
+    "d_num_rep": 64,  # RelGAN D: embedded representations of the input
+    "d_emb_dim": 64,
+    "d_num_filters": 100,  # per window size (2, 3, 4, 5)
+}}
+
+
+def _check_text(model, config):
+    if model.text.beta_anneal not in ANNEALS:
+        raise ConfigError(f"Config key 'model.text.beta_anneal' is {model.text.beta_anneal!r}; use {', '.join(ANNEALS)}.")
+    if model.text.beta_max < 1:
+        raise ConfigError("Config key 'model.text.beta_max': must be >= 1 (beta anneals from 1).")
+    if config.text.g_objective == "reinforce" and not model.text.hard_samples:
+        raise ConfigError("Config key 'model.text.hard_samples': must be True with text.g_objective='reinforce': D "
+                          "judges sampled tokens, not relaxed ones.")
+
+
+# Text data have shape (max_len, vocab_size).
+register_generator("lstm", lambda m, shape, axis, classes: LSTMGenerator(
+    shape[1], shape[0], m.text.beta_max, m.text.beta_anneal, m.text.beta_anneal_steps, m.text.hard_samples,
+    emb_dim=m.text.emb_dim, hidden_dim=m.text.hidden_dim), config=TEXT_CONFIG, validate=_check_text)
+register_generator("transformer", lambda m, shape, axis, classes: TransformerGenerator(
+    shape[1], shape[0], m.text.beta_max, m.text.beta_anneal, m.text.beta_anneal_steps, m.text.hard_samples,
+    emb_dim=m.text.emb_dim, width=m.text.hidden_dim, num_layers=m.text.num_layers, num_heads=m.text.num_heads),
+    config=TEXT_CONFIG, validate=_check_text)
+register_discriminator("relgan_cnn", lambda m, shape, axis, classes: RelGANDiscriminator(
+    m.text.d_num_rep, m.text.d_emb_dim, m.text.d_num_filters, axis_name=axis), config=TEXT_CONFIG)

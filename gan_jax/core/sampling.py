@@ -1,0 +1,96 @@
+"""Samples of a generator in inference mode, from a state: images and points, or text token ids.
+
+Evaluation draws from a named stream of the run's key that no training step uses, so the same
+state gives the same samples wherever it is evaluated (during training, from a checkpoint).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gan_jax.core.nets import apply_model, compute_dtype
+from gan_jax.core.state import GANState
+from gan_jax.models import sample_latent
+from gan_jax.rng import stream
+
+EVAL_STREAM = "eval"  # fixed evaluation noise: stream(state.rng, EVAL_STREAM)
+_CHUNK = 250  # sequences per device call when sampling or scoring text
+
+
+def is_conditional(model_config) -> bool:
+    return model_config.get("conditioning", "none") != "none"
+
+
+def eval_key(state: GANState, *names) -> jax.Array:
+    """The key of a fixed evaluation stream of the run (`names` pick sub-streams)."""
+    return stream(state.rng, EVAL_STREAM, *names)
+
+
+def generator_params(state: GANState, use_ema: bool):
+    """The EMA generator's parameters when asked for and present, else the online ones."""
+    return state.g_ema if (use_ema and state.g_ema is not None) else state.g.params
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _generate(g_model: nn.Module, params, model_state, z, bfloat16: bool = False, y=None):
+    return apply_model(g_model, params, model_state, z, False, y, jnp.bfloat16 if bfloat16 else None)[0]
+
+
+def generate(g_model: nn.Module, state: GANState, num: int, model_config, use_ema: bool = True,
+             key: jax.Array | None = None, labels: np.ndarray | None = None, z: jax.Array | None = None,
+             num_classes: int = 0, batch: int = 1000) -> np.ndarray:
+    """`num` samples from the (EMA) generator in inference mode, on fixed noise unless `key` is given.
+
+    Conditional generators get `labels`, or labels cycling over `num_classes` (class i % K for
+    sample i). `z` replaces the drawn noise. Samples are made `batch` at a time.
+    """
+    key = eval_key(state) if key is None else key
+    z = sample_latent(key, num, model_config) if z is None else z
+    if is_conditional(model_config):
+        if labels is None:
+            if num_classes < 1:
+                raise ValueError("A class-conditional generator needs labels or num_classes.")
+            labels = np.arange(num) % num_classes
+        labels = jnp.asarray(labels, jnp.int32)
+    else:
+        labels = None
+    params = generator_params(state, use_ema)
+    bf16 = compute_dtype(model_config) is not None
+    out = []
+    for start in range(0, num, batch):
+        y = None if labels is None else labels[start:start + batch]
+        out.append(np.asarray(_generate(g_model, params, state.g.model_state, z[start:start + batch], bf16, y)))
+    return np.concatenate(out)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _sample_ids(g_model: nn.Module, params, model_state, z, temperature):
+    return g_model.apply({"params": params, **model_state}, z, temperature, method="sample_ids")
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _log_prob(g_model: nn.Module, params, model_state, ids):
+    return g_model.apply({"params": params, **model_state}, ids, method="log_prob")
+
+
+def sample_ids(g_model: nn.Module, state: GANState, num: int, config: ml_collections.ConfigDict,
+               use_ema: bool = True, temperature: float | None = None) -> np.ndarray:
+    """int32 [num, max_len] text samples at `temperature` (default `text.sample_temperature`), on the
+    fixed evaluation noise."""
+    z = sample_latent(eval_key(state), num, config.model)
+    params = generator_params(state, use_ema)
+    t = jnp.float32(config.text.sample_temperature if temperature is None else temperature)
+    return np.concatenate([np.asarray(_sample_ids(g_model, params, state.g.model_state, z[s:s + _CHUNK], t))
+                           for s in range(0, num, _CHUNK)])
+
+
+def token_log_probs(g_model: nn.Module, params, model_state, ids: np.ndarray) -> np.ndarray:
+    """[N, T] log-probabilities of each token of `ids` under teacher forcing."""
+    return np.concatenate([np.asarray(_log_prob(g_model, params, model_state, ids[s:s + _CHUNK]))
+                           for s in range(0, len(ids), _CHUNK)])

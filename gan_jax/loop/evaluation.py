@@ -1,0 +1,146 @@
+"""A run's periodic evaluation: samples, metrics and pictures of the current state, written under
+`WORKDIR/samples` and sent to the run's writers.
+
+- points: the scatter over the true means and the mode metrics (modes, high quality, reverse KL);
+- images: the fixed-noise grid (one row per class when conditional) and a latent interpolation strip;
+- text: `eval.num_samples` sentences at `text.sample_temperature` on fixed noise, decoded to
+  `samples/step_XXXXXXXX.txt` (and TensorBoard text), `nll_gen` (the generator's per-token NLL of
+  the held-out set, up to `<eos>` for real text) and the `metrics.text.SampleScorer` metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gan_jax.core.sampling import (
+    eval_key,
+    generate,
+    generator_params,
+    is_conditional,
+    sample_ids,
+    token_log_probs,
+)
+from gan_jax.core.state import GANState
+from gan_jax.data import DataSpec, synthetic
+from gan_jax.loop import pictures
+from gan_jax.metrics import modes
+from gan_jax.metrics import text as text_metrics
+from gan_jax.models import sample_latent
+from gan_jax.rng import stream
+
+
+def evaluate_samples(spec: DataSpec, samples: np.ndarray) -> dict[str, float]:
+    """The metrics that fit the data: mode statistics for the 2-D mixtures."""
+    if spec.kind == "points":
+        means, std = synthetic.mixture(spec.source.split(":", 1)[1])
+        return modes.mode_metrics(samples, means, std)
+    return {}
+
+
+def save_samples_picture(path: pathlib.Path, spec: DataSpec, samples: np.ndarray, step: int,
+                         metrics: dict[str, float]) -> None:
+    if spec.kind == "points":
+        means, _ = synthetic.mixture(spec.source.split(":", 1)[1])
+        title = f"{spec.source}, step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
+        pictures.save_scatter(path, samples, means, title)
+    else:
+        pictures.save_image_grid(path, samples[:64], columns=8)
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation between latent vectors a and b [D] at fractions t [T] -> [T, D]."""
+    cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return (1 - t)[:, None] * a + t[:, None] * b
+    return (np.sin((1 - t) * omega)[:, None] * a + np.sin(t * omega)[:, None] * b) / np.sin(omega)
+
+
+def image_pictures(g_model: nn.Module, state: GANState, model_config, num_classes: int = 0,
+                   use_ema: bool = True, columns: int = 8, rows: int = 4, steps: int = 10) -> dict[str, np.ndarray]:
+    """Fixed-noise pictures of an image generator, as uint8 grids ready to save.
+
+    "grid": 8x8 samples, or for a conditional generator one row per class (the same noise
+    in each column); "interpolation": `rows` strips of `steps` images along great circles
+    between pairs of fixed latent vectors (for conditional generators, of one class per row).
+    """
+    key = eval_key(state, "pictures")
+    conditional = is_conditional(model_config)
+    if conditional:
+        z = np.asarray(sample_latent(key, columns, model_config))
+        z = np.tile(z, (num_classes, 1))
+        labels = np.repeat(np.arange(num_classes), columns)
+        grid = generate(g_model, state, len(z), model_config, use_ema, labels=labels, z=jnp.asarray(z))
+    else:
+        grid = generate(g_model, state, columns * columns, model_config, use_ema, key=key)
+    ends = np.asarray(sample_latent(stream(key, "interpolation"), 2 * rows, model_config), np.float64)
+    t = np.linspace(0.0, 1.0, steps)
+    path_z = np.concatenate([_slerp(ends[2 * r], ends[2 * r + 1], t) for r in range(rows)]).astype(np.float32)
+    labels = np.repeat(np.arange(rows) % max(num_classes, 1), steps) if conditional else None
+    strip = generate(g_model, state, len(path_z), model_config, use_ema, labels=labels, z=jnp.asarray(path_z))
+    return {"grid": pictures.image_grid(grid, columns=columns), "interpolation": pictures.image_grid(strip, steps)}
+
+
+def evaluate_and_save(g_model: nn.Module, state: GANState, spec: DataSpec, config, workdir: pathlib.Path,
+                      step: int, writer) -> dict[str, float]:
+    """One periodic evaluation of a run: pictures under `workdir/samples` (also sent to `writer`)
+    and the data kind's metrics, returned as {"eval/NAME": value}.
+
+    Points: the sample scatter and the mode metrics. Images: the fixed-noise grid (one row per
+    class when conditional) and a latent interpolation strip. Text: the text metrics and samples.
+    """
+    if spec.kind == "text":
+        metrics = evaluate_text(g_model, state, spec, config, workdir, step, writer)
+        return {f"eval/{k}": v for k, v in metrics.items()}
+    picture = workdir / "samples" / f"step_{step:08d}.png"
+    metrics = {}
+    if spec.kind == "image":
+        grids = image_pictures(g_model, state, config.model, spec.num_classes or 0, config.eval.use_ema)
+        pictures.save_png(picture, grids["grid"])
+        strip = workdir / "samples" / f"interpolation_{step:08d}.png"
+        pictures.save_png(strip, grids["interpolation"])
+        writer.write_image(step, "samples", picture)
+        writer.write_image(step, "interpolation", strip)
+    else:
+        samples = generate(g_model, state, config.eval.num_samples, config.model, config.eval.use_ema)
+        metrics = evaluate_samples(spec, samples)
+        save_samples_picture(picture, spec, samples, step, metrics)
+        writer.write_image(step, "samples", picture)
+    return {f"eval/{k}": v for k, v in metrics.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _scorer(tokenizer, test_ids_bytes: bytes, shape: tuple) -> text_metrics.SampleScorer:
+    # One scorer per held-out set: its BLEU reference statistics are built once and reused by every eval.
+    return text_metrics.SampleScorer(tokenizer, np.frombuffer(test_ids_bytes, np.int32).reshape(shape))
+
+
+def sample_scorer(spec: DataSpec) -> text_metrics.SampleScorer:
+    test_ids = np.ascontiguousarray(spec.extra["test_ids"], np.int32)
+    return _scorer(spec.extra["tokenizer"], test_ids.tobytes(), test_ids.shape)
+
+
+def nll_gen(g_model: nn.Module, state: GANState, spec: DataSpec, use_ema: bool) -> float:
+    """The generator's mean per-token NLL of the held-out set (teacher forcing)."""
+    scorer = sample_scorer(spec)
+    log_probs = token_log_probs(g_model, generator_params(state, use_ema), state.g.model_state, scorer.test_ids)
+    return text_metrics.mean_nll(log_probs, scorer.test_ids, scorer.real_text)
+
+
+def evaluate_text(g_model: nn.Module, state: GANState, spec: DataSpec, config: ml_collections.ConfigDict,
+                  workdir: pathlib.Path, step: int, writer=None) -> dict[str, float]:
+    """Samples, writes them decoded, and returns the text metrics (see the module docstring)."""
+    ids = sample_ids(g_model, state, config.eval.num_samples, config, config.eval.use_ema)
+    metrics = {"nll_gen": nll_gen(g_model, state, spec, config.eval.use_ema), **sample_scorer(spec)(ids)}
+    decoded = [spec.extra["tokenizer"].decode(row) for row in ids]
+    path = workdir / "samples" / f"step_{step:08d}.txt"
+    path.write_text("".join(line + "\n" for line in decoded), encoding="utf-8")
+    if writer is not None:
+        writer.write_text(step, "samples", "\n\n".join(decoded[:20]))
+    return metrics

@@ -1,0 +1,99 @@
+"""A training directory: its resolved config, its networks and its checkpoints, written and read back.
+
+The loop writes `config.json` (and refuses a different config on resume); `gan-jax sample` and
+`gan-jax evaluate` read the run back from it, so a run restores the same way wherever it is read
+(conditional networks included).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+from typing import Sequence
+
+import flax.linen as nn
+import ml_collections
+
+from gan_jax import config as config_lib
+from gan_jax.core import optim
+from gan_jax.core.state import GANState, create_state
+from gan_jax.errors import ConfigError, GanJaxError
+from gan_jax.loop.checkpoint import Checkpointer
+from gan_jax.models import build_models
+
+log = logging.getLogger("gan_jax")
+
+
+class RunDirError(GanJaxError, ValueError):
+    """The directory is not a gan_jax run, or holds no checkpoint to read."""
+
+
+def write_atomic(path: pathlib.Path, text: str) -> None:
+    """Writes via a temporary file and a rename, so a kill never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _lookup(tree: dict, key: str):
+    for part in key.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return "<absent>"
+        tree = tree[part]
+    return tree
+
+
+def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict, allow_change: Sequence[str] = ()) -> None:
+    """`WORKDIR/config.json`; a workdir that holds a run with another config is refused (naming each
+    differing key) unless those keys are in `allow_change`."""
+    path = pathlib.Path(workdir) / "config.json"
+    resolved = config_lib.to_dict(config)
+    if path.exists():
+        previous = json.loads(path.read_text())
+        changed = config_lib.diff(previous, resolved)
+        refused = [k for k in changed if k not in allow_change]
+        if refused:
+            details = "; ".join(f"{k}: {_lookup(previous, k)!r} -> {_lookup(resolved, k)!r}" for k in refused)
+            raise ConfigError(
+                f"{workdir} holds a run with a different config ({details}). Use another --workdir, the same "
+                f"config to resume, or --allow_config_change {','.join(refused)} to resume with the new values.")
+        if changed:
+            log.warning("Resuming with changed config keys: %s.", ", ".join(
+                f"{k} {_lookup(previous, k)!r} -> {_lookup(resolved, k)!r}" for k in changed))
+        else:
+            return
+    write_atomic(path, json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+
+
+def read_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
+    """The config the run was trained with (`WORKDIR/config.json`)."""
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.is_file():
+        raise RunDirError(f"{workdir} has no config.json: not a gan_jax run directory (give the --workdir "
+                          "that `gan-jax train` wrote).")
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def template_state(config: ml_collections.ConfigDict, data_shape: Sequence[int], num_classes: int = 0
+                   ) -> tuple[nn.Module, nn.Module, GANState]:
+    """(generator, discriminator, a freshly initialised state of the run's structure to restore into)."""
+    g_model, d_model = build_models(config.model, tuple(data_shape), num_classes=num_classes)
+    like = create_state(config, g_model, d_model, tuple(data_shape), *optim.make_optimizers(config), num_classes)
+    return g_model, d_model, like
+
+
+def open_checkpoints(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> Checkpointer:
+    """The run's checkpoints, read-only (nothing of the run is changed); errors if there are none."""
+    folder = pathlib.Path(workdir) / "checkpoints"
+    if not folder.is_dir():
+        raise RunDirError(f"{workdir} has no checkpoints/ folder yet: train first (or wait for the first save).")
+    checkpointer = Checkpointer(folder, config.keep_checkpoints, read_only=True)
+    if not checkpointer.all_steps():
+        checkpointer.close()
+        raise RunDirError(f"{workdir} holds no checkpoint yet: train first (or wait for the first save).")
+    return checkpointer

@@ -1,0 +1,368 @@
+"""The one training loop: `train_and_evaluate(config, workdir)` for a run, `train_stack` for a vmap group.
+
+Both build everything first (`setup.setup_run`: any mistake in the config or the data stops
+here, before a file is written), take the workdir locks, write `config.json`, resume from the
+newest intact checkpoint, and then hand the same `Trainer` a runner and their runs. The trainer
+dispatches chunks of `steps_per_dispatch` steps, loading the next chunk of batches on a
+background thread, and after each chunk calls the actions (`loop.actions`: divergence guard,
+log, evaluate, checkpoint, progress). SIGTERM / SIGINT stop it after the current chunk with a
+checkpoint of every run; `summary.json` is written (atomically) only when a run finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import platform
+import sys
+import time
+from typing import Any, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+
+from gan_jax.core.state import count_params
+from gan_jax.data.prefetch import Prefetcher
+from gan_jax.errors import ConfigError
+from gan_jax.loop import actions as actions_lib
+from gan_jax.loop import evaluation, pretrain, rundir, runguard, writers
+from gan_jax.loop.checkpoint import Checkpointer
+from gan_jax.loop.setup import RunSetup, runners, setup_run
+
+log = logging.getLogger("gan_jax")
+
+crossed = actions_lib.crossed  # the loop's "is it time" rule
+
+
+def versions() -> dict[str, str]:
+    """Library versions and the backend, for summary.json."""
+    from importlib import metadata
+
+    out = {}
+    for name in ("gan-jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "tensorflow-datasets"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out.update(python=platform.python_version(), backend=jax.default_backend(), devices=str(jax.devices()))
+    return out
+
+
+_IMPORT_TIME = time.time()
+
+
+def process_age_sec() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere since gan_jax was imported)."""
+    try:
+        start_ticks = int(pathlib.Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(pathlib.Path("/proc/uptime").read_text().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.time() - _IMPORT_TIME
+
+
+@dataclasses.dataclass
+class Run:
+    """One run the loop trains: its config, its workdir and what writes into it."""
+
+    name: str
+    config: ml_collections.ConfigDict
+    workdir: pathlib.Path
+    writer: writers.MetricWriter
+    checkpointer: Checkpointer
+    lr_scale: float = 1.0  # product of the rollbacks' learning-rate factors
+    last_train: dict = dataclasses.field(default_factory=dict)
+    last_eval: dict = dataclasses.field(default_factory=dict)
+
+    def reopen_writer(self, step: int) -> None:
+        """Drops metrics after `step` (a rollback) and opens the writers again."""
+        self.writer.close()
+        writers.truncate_metrics(self.workdir / "metrics.jsonl", step)
+        self.writer = writers.make_writer(self.config, self.workdir)
+
+
+class StackedData:
+    """The iterators of a stack of runs, advanced together: batches [R, count, B, ...], one position."""
+
+    def __init__(self, iterators: Sequence):
+        self.iterators = list(iterators)
+
+    @property
+    def position(self) -> int:
+        return self.iterators[0].position
+
+    @position.setter
+    def position(self, value: int) -> None:
+        for it in self.iterators:
+            it.position = value
+
+    def seek(self, position: int) -> None:
+        self.position = position
+
+    def batches_at(self, position: int, count: int) -> dict[str, np.ndarray]:
+        parts = [it.batches_at(position, count) for it in self.iterators]
+        return {k: np.stack([p[k] for p in parts]) for k in parts[0]}
+
+
+class Trainer:
+    """Advances a (single or stacked) device state over chunks of steps and runs the actions."""
+
+    def __init__(self, runner_at, runs: list[Run], data, state, config: ml_collections.ConfigDict,
+                 actions: list[actions_lib.Action], bar: writers.Progress):
+        self.runner_at = runner_at
+        self.runner = runner_at(0)  # every runner of a run places states and batches alike
+        self.runs = runs
+        self.data = data
+        self.num_steps = config.num_steps
+        self.k = config.steps_per_dispatch
+        self.n_critic = config.n_critic
+        self.actions = actions
+        self.bar = bar
+        self.state = self.runner.put_state(state)
+        self.first_step_sec: float | None = None
+        self.stacked = self.runner.mode == "vmap"
+        runs_axis = 1 if self.stacked else 0
+
+        def place(batch):  # host rows [..., chunk * n_critic, B, ...] -> [..., chunk, n_critic, B, ...] on the devices
+            return self.runner.put_batch({key: v.reshape(v.shape[:runs_axis] + (-1, self.n_critic)
+                                                         + v.shape[runs_axis + 1:]) for key, v in batch.items()})
+
+        self.prefetcher = Prefetcher(data, place, enabled=config.data.prefetch)
+        self.wait_mark, self.timer_wall = 0.0, time.time()  # data-wait accounting over all wall time between logs
+        self.timer_step, self.timer = 0, time.time()
+        self.dispatches = 0
+        self._host: tuple[int, list] | None = None
+        self.restored_step: int | None = None
+
+    def reset_timer(self, step: int) -> None:
+        """Starts the steps/s clock again (after work that is not training: evaluation, saving)."""
+        self.timer_step, self.timer = step, time.time()
+
+    def host_states(self) -> list:
+        """Each run's state as one host-side copy (cached until the next dispatch)."""
+        if self._host is None or self._host[0] != self.dispatches:
+            if self.stacked:
+                stacked = jax.device_get(self.runner.get_state(self.state))
+                states = [self.runner.unstack(stacked, i) for i in range(len(self.runs))]
+            else:
+                states = [self.runner.get_state(self.state)]
+            self._host = (self.dispatches, states)
+        return self._host[1]
+
+    def restore(self, scale: dict[int, float] | None = None) -> int:
+        """Every run back to its newest checkpoint (the learning rates of run i times `scale[i]`); the step."""
+        states, steps, position = [], set(), None
+        for i, (run, like) in enumerate(zip(self.runs, self.host_states())):
+            state, meta, step = run.checkpointer.restore_latest(like)
+            factor = (scale or {}).get(i)
+            if factor is not None:
+                run.lr_scale *= factor
+                state = state.replace(
+                    g=state.g.replace(opt_state=runguard.scale_learning_rates(state.g.opt_state, factor)),
+                    d=state.d.replace(opt_state=runguard.scale_learning_rates(state.d.opt_state, factor)))
+            states.append(state)
+            steps.add(step)
+            position = meta["data_position"]
+            run.reopen_writer(step)
+        (step,) = steps
+        self.state = self.runner.put_state(self.runner.stack(states))
+        self.dispatches += 1
+        self.data.seek(position)
+        self.bar.update(step)
+        self.reset_timer(step)
+        self.restored_step = step
+        return step
+
+    def run(self, step: int, stop: runguard.StopRequest) -> tuple[int, str | None]:
+        """Trains from `step` to `num_steps`; returns (the step reached, the stop signal's name or None)."""
+        self.reset_timer(step)
+        try:
+            while step < self.num_steps:
+                # Chunks end on multiples of k so a resumed run dispatches exactly the same programs.
+                chunk = min(self.k - step % self.k, self.num_steps - step)
+                upcoming = min(self.k, self.num_steps - step - chunk)  # the chunk after this one
+                batch = self.prefetcher.next(chunk * self.n_critic, upcoming * self.n_critic)
+                self.state, metrics = self.runner_at(step).step(self.state, batch)
+                self.dispatches += 1
+                if self.first_step_sec is None:  # start-up time, process start to first step done (one sync, once)
+                    jax.block_until_ready(metrics)
+                    self.first_step_sec = process_age_sec()
+                    log.info("First %d step(s) done %.2f s after process start", chunk, self.first_step_sec)
+                before, step = step, step + chunk
+                final = step == self.num_steps
+                tick = actions_lib.Tick(before, step, metrics, final, stop.requested and not final)
+                for action in self.actions:
+                    if action(self, tick):  # a rollback: the loop continues from the restored step
+                        step = self.restored_step
+                        break
+                else:
+                    if tick.stopping:
+                        return step, stop.name
+            return step, None
+        finally:
+            self.prefetcher.close()
+
+
+def _open_run(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Path, state, iterator,
+              allow_config_change: Sequence[str], allow_fresh_start: bool) -> tuple[Run, Any, int]:
+    """The run's config written, its newest checkpoint restored, its writers opened: (run, state, step)."""
+    rundir.write_config(workdir, config, allow_config_change)
+    (workdir / "samples").mkdir(exist_ok=True)
+    checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
+    step, lr_scale = 0, 1.0
+    restored = checkpointer.restore_latest(state, allow_fresh_start)
+    if restored is not None:
+        state, meta, step = restored
+        iterator.seek(meta["data_position"])
+        lr_scale = meta.get("lr_scale", 1.0)
+        log.info("Resuming from step %d in %s", step, workdir)
+    writers.truncate_metrics(workdir / "metrics.jsonl", step)
+    run = Run(name, config, workdir, writers.make_writer(config, workdir), checkpointer, lr_scale)
+    return run, state, step
+
+
+def _summary(run: Run, step: int, start_time: float, first_step_sec, **extra) -> dict:
+    summary = {"step": step, "metrics": {**run.last_train, **run.last_eval}, "wall_time_sec": time.time() - start_time,
+               "train_steps_per_sec": run.last_train.get("train/steps_per_sec"), "first_step_sec": first_step_sec,
+               "versions": versions(), **extra}
+    if run.lr_scale != 1.0:
+        summary["lr_scale"] = run.lr_scale
+    return summary
+
+
+def _evaluator(setup: RunSetup):
+    def evaluate(run: Run, state, step: int) -> dict:
+        return evaluation.evaluate_and_save(setup.g_model, state, setup.spec, run.config, run.workdir, step, run.writer)
+
+    return evaluate
+
+
+def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, stacked: bool, progress: bool,
+           start_time: float, on_divergence: str, rollback_lr_factor: float, max_rollbacks: int,
+           devices=None, **summary_extra) -> dict[str, Any]:
+    """The loop over one run or a stack; returns the first run's summary (with "stopped_by" when stopped)."""
+    setup, config = setups[0], setups[0].config
+    runner_at = runners(setup, devices, num_runs=len(runs) if stacked else None)
+    data = StackedData([s.iterator for s in setups]) if stacked else setup.iterator
+    bar = writers.Progress(config.num_steps, step, enabled=progress)
+    evaluate = _evaluator(setup)
+    trainer = Trainer(runner_at, runs, data, runner_at(0).stack(states) if stacked else states[0], config,
+                      actions_lib.default_actions(config, len(runs), evaluate, on_divergence, rollback_lr_factor,
+                                                  max_rollbacks), bar)
+    if step == 0:
+        what = f"{len(runs)} stacked runs" if stacked else f"parallel={trainer.runner.mode}"
+        bar.write(f"gan_jax: {config.data.source}, G {config.model.generator} "
+                  f"({count_params(states[0].g.params):,} params), D {config.model.discriminator} "
+                  f"({count_params(states[0].d.params):,} params), {config.num_steps} steps, {what} on "
+                  f"{trainer.runner.num_devices} {jax.default_backend()} device(s) -> "
+                  f"{runs[0].workdir if len(runs) == 1 else runs[0].workdir.parent}")
+    try:
+        with runguard.StopRequest() as stop:
+            step, stopped_by = trainer.run(step, stop)
+        if stopped_by:
+            bar.close()
+            where = runs[0].checkpointer.directory / str(step) if len(runs) == 1 else "each run's checkpoints/"
+            message = (f"Stopped by {stopped_by} at step {step} of {config.num_steps}; checkpoint saved in {where}. "
+                       "Run the same command to resume.")
+            return {"step": step, "stopped_by": stopped_by, "message": message,
+                    "metrics": {**runs[0].last_train, **runs[0].last_eval}, "wall_time_sec": time.time() - start_time}
+        for run, state in zip(runs, trainer.host_states()):
+            if not run.last_eval:  # resumed a finished run: report its final numbers again
+                run.last_eval = evaluate(run, state, step)
+    finally:
+        bar.close()
+        for run in runs:
+            run.writer.close()
+            run.checkpointer.close()
+    summaries = [_summary(run, step, start_time, trainer.first_step_sec, **summary_extra) for run in runs]
+    for run, summary in zip(runs, summaries):
+        rundir.write_atomic(run.workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summaries[0]
+
+
+def _check_divergence_options(on_divergence: str, rollback_lr_factor: float) -> None:
+    if on_divergence not in ("stop", "rollback"):
+        raise ConfigError(f"on_divergence is {on_divergence!r}; use 'stop' or 'rollback'.")
+    if not 0 < rollback_lr_factor < 1:
+        raise ConfigError(f"rollback_lr_factor must be in (0, 1), got {rollback_lr_factor}.")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+                       progress: bool = True, *, allow_config_change: Sequence[str] = (),
+                       allow_fresh_start: bool = False, on_divergence: str = "stop",
+                       rollback_lr_factor: float = 0.5, max_rollbacks: int = 3) -> dict[str, Any]:
+    """Trains (or resumes) the run in `workdir`; returns the final summary.
+
+    Everything that can be checked (config, data, models) is checked before anything is
+    written. SIGTERM / SIGINT stop the run after the current dispatch with a checkpoint; the
+    summary then has `"stopped_by"` set and is not written to summary.json. A non-finite loss
+    or gradient raises `DivergenceError`, or with `on_divergence="rollback"` restores the newest
+    checkpoint and continues with the learning rates times `rollback_lr_factor` (at most
+    `max_rollbacks` times).
+    """
+    start_time = time.time()
+    workdir = pathlib.Path(workdir)
+    devices = jax.devices()
+    if jax.process_count() > 1:  # the data and the step are per-host; the writers are not yet
+        raise ConfigError(
+            f"This job has {jax.process_count()} processes, but the run loop writes its workdir (lock, config, "
+            "metrics, checkpoints) from one process. Run train on one host; multi-host data and steps are "
+            "available through gan_jax.data.get_dataset(..., process_index, process_count) and "
+            "gan_jax.core.parallel.Runner.")
+    _check_divergence_options(on_divergence, rollback_lr_factor)
+    setup = setup_run(config, len(devices))
+    workdir.mkdir(parents=True, exist_ok=True)
+    with runguard.WorkdirLock(workdir) as lock:
+        if lock.stale_owner:
+            log.info("Took over the lock of an earlier run that is gone (pid %s on %s).",
+                     lock.stale_owner.get("pid"), lock.stale_owner.get("host"))
+        run, state, step = _open_run(workdir.name, config, workdir, setup.state, setup.iterator, allow_config_change,
+                                     allow_fresh_start)
+        if setup.spec.kind == "text":
+            pretrain.save_tokenizer(workdir, setup.spec)
+            if step == 0 and run.checkpointer.latest_step() is None:  # MLE pretraining, before adversarial step 0
+                state = pretrain.pretrain(config, setup.g_model, state, setup.iterator.arrays["x"], run.writer,
+                                          lambda text: print(text, file=sys.stderr))
+        return _train([setup], [run], [state], step, False, progress, start_time, on_divergence,
+                      rollback_lr_factor, max_rollbacks, devices)
+
+
+def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence[str | pathlib.Path],
+                names: Sequence[str] | None = None, progress: bool = True, *, on_divergence: str = "stop",
+                rollback_lr_factor: float = 0.5, max_rollbacks: int = 3) -> list[dict[str, Any]]:
+    """Trains (or resumes) runs that differ only in per-run values (seed, hyperparameters in the state)
+    as one vmapped program, through the same loop as a single run; each run writes its own workdir
+    exactly as `train_and_evaluate` would. Returns the runs' summaries."""
+    start_time = time.time()
+    if len(configs) != len(workdirs):
+        raise ValueError("train_stack needs one workdir per config.")
+    _check_divergence_options(on_divergence, rollback_lr_factor)
+    if configs[0].parallel != "none":
+        raise ConfigError("--mode vmap stacks runs on one device; use parallel=none for the runs.")
+    setups = [setup_run(c, 1) for c in configs]
+    if setups[0].spec.kind == "text":
+        raise ConfigError("--mode vmap does not support text runs yet (their MLE pretraining runs per run); use "
+                          "--mode local.")
+    workdirs = [pathlib.Path(w) for w in workdirs]
+    names = list(names or [w.name for w in workdirs])
+    with contextlib.ExitStack() as locks:
+        opened = []
+        for name, setup, wd in zip(names, setups, workdirs):
+            wd.mkdir(parents=True, exist_ok=True)
+            locks.enter_context(runguard.WorkdirLock(wd))
+            opened.append(_open_run(name, setup.config, wd, setup.state, setup.iterator, (), False))
+        steps = [s for _, _, s in opened]
+        if len(set(steps)) != 1:
+            raise ConfigError(f"the runs of this vmap group stopped at different steps ({steps}); finish them with "
+                              "--mode local.")
+        runs, states = [r for r, _, _ in opened], [s for _, s, _ in opened]
+        summary = _train(setups, runs, states, steps[0], True, progress, start_time, on_divergence,
+                         rollback_lr_factor, max_rollbacks, vmap_group_size=len(runs))
+    if summary.get("stopped_by"):
+        return [summary]
+    return [json.loads((wd / "summary.json").read_text()) for wd in workdirs]

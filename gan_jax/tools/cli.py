@@ -1,0 +1,143 @@
+"""The `gan-jax` command: train, evaluate, sweep, sample, benchmark.
+
+Every error a user can fix (`gan_jax.errors.GanJaxError`) is printed as one message and exits
+with code 2; a diverged run exits with code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pathlib
+import sys
+
+from gan_jax.errors import GanJaxError
+
+DEFAULT_EXPERIMENT = "grid25"
+
+
+def train_main(argv: list[str]) -> int:
+    from gan_jax import config as config_lib
+
+    parser = argparse.ArgumentParser(
+        prog="gan-jax train", description="Train (or resume) one GAN run.",
+        epilog="Any config key can be set with --config.KEY=VALUE, e.g. --config.optim.d_lr=2e-4.")
+    parser.add_argument("--config", default=DEFAULT_EXPERIMENT,
+                        help="experiment file (or name) with an optional :ARG, e.g. experiments/grid25.py:loss=hinge")
+    parser.add_argument("--workdir", default=None, help="run directory; the same one resumes (default runs/NAME)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no_compilation_cache", action="store_true",
+                        help="do not use JAX's persistent compilation cache (default dir ~/.cache/gan_jax/jax, "
+                             "or $GAN_JAX_CACHE_DIR; GAN_JAX_COMPILATION_CACHE=0 also turns it off)")
+    parser.add_argument("--allow_config_change", default="", metavar="KEYS",
+                        help="comma-separated config keys that may differ from the workdir's config on resume")
+    parser.add_argument("--allow_fresh_start", action="store_true",
+                        help="if no checkpoint in the workdir is readable, move them aside and start from step 0 "
+                             "(default: refuse)")
+    parser.add_argument("--on_divergence", choices=("stop", "rollback"), default="stop",
+                        help="on a non-finite loss or gradient: stop, or roll back to the last checkpoint and "
+                             "continue with lower learning rates")
+    parser.add_argument("--rollback_lr_factor", type=float, default=0.5,
+                        help="learning-rate multiplier applied at each rollback (default 0.5)")
+    try:
+        rest, overrides = config_lib.split_overrides(argv)
+        args = parser.parse_args(rest)
+        spec = config_lib.resolve_config_path(args.config)
+        config = config_lib.load_config(spec)
+        config.unlock()
+        config_lib.apply_overrides(config, overrides)
+        config.lock()
+    except GanJaxError as e:
+        print(f"gan-jax: config error: {e}", file=sys.stderr)
+        return 2
+    name = pathlib.Path(spec.partition(":")[0]).stem
+    workdir = pathlib.Path(args.workdir or pathlib.Path("runs") / name)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("gan_jax").setLevel(logging.INFO)
+    logging.getLogger("absl").setLevel(logging.WARNING)
+
+    from gan_jax.tools import startup
+
+    if not args.no_compilation_cache:
+        startup.enable_compilation_cache()
+    from gan_jax.loop.trainer import train_and_evaluate
+
+    allowed = [k.strip() for k in args.allow_config_change.split(",") if k.strip()]
+    try:
+        summary = train_and_evaluate(config, workdir, progress=not args.quiet, allow_config_change=allowed,
+                                     allow_fresh_start=args.allow_fresh_start, on_divergence=args.on_divergence,
+                                     rollback_lr_factor=args.rollback_lr_factor)
+    except GanJaxError as e:
+        print(f"gan-jax: {e}", file=sys.stderr)
+        return 2
+    except FloatingPointError as e:
+        print(f"gan-jax: the run diverged: {e}", file=sys.stderr)
+        return 1
+    if summary.get("stopped_by"):
+        print(f"gan-jax: {summary['message']}", file=sys.stderr)
+        return 0
+    print(report(config, summary, workdir))
+    return 0
+
+
+def report(config, summary, workdir) -> str:
+    """The final numbers, with the published reference beside them where there is one."""
+    from gan_jax.metrics import modes
+
+    metrics = summary["metrics"]
+    lines = [f"Finished {summary['step']} steps in {summary['wall_time_sec']:.1f} s -> {workdir}"]
+    source = config.data.source
+    if "eval/nll_gen" in metrics:  # text
+        from gan_jax.metrics import text as text_metrics
+
+        lines.append(text_metrics.format_table(metrics, config.eval.num_samples,
+                                               published="coco" in source.lower()))
+    elif source.startswith("synthetic:"):
+        lines.append(modes.format_table(source.split(":", 1)[1], metrics, config.eval.num_samples))
+    else:
+        shown = {k: v for k, v in metrics.items() if k.startswith("eval/")}
+        if shown:
+            lines.append("  ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+    lines.append(f"Samples: {workdir / 'samples'}   Metrics: {workdir / 'metrics.jsonl'}")
+    return "\n".join(lines)
+
+
+def evaluate_main(argv: list[str]) -> int:
+    from gan_jax.tools.evaluate import main as evaluate
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    return evaluate(argv)
+
+
+def benchmark_main(argv: list[str]) -> int:
+    from gan_jax.tools.benchmark import main as benchmark
+
+    return benchmark(argv)
+
+
+def sweep_main(argv: list[str]) -> int:
+    from gan_jax.tools.sweep import main as sweep
+
+    return sweep(argv)
+
+
+def sample_main(argv: list[str]) -> int:
+    from gan_jax.tools.sample import main as sample
+
+    return sample(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"train": train_main, "evaluate": evaluate_main, "benchmark": benchmark_main, "sample": sample_main,
+                "sweep": sweep_main}
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"gan-jax: unknown command {argv[0]!r}", file=sys.stderr)
+        print("usage: gan-jax {train,evaluate,sweep,sample,benchmark} [options]   (gan-jax train --help)", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Metrics of a finished (or running) image run, after the fact: `gan-jax evaluate` / scripts/evaluate.py.
+
+`evaluate_workdir(workdir, metrics)` restores the run's checkpoints read-only from its
+`config.json` and `checkpoints/`, draws `num_samples` samples from the (EMA) generator on
+the fixed evaluation noise, computes the metrics against a split of the run's dataset, and
+appends one JSON line per metric to `WORKDIR/eval.jsonl`, each with its protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from gan_jax.core import sampling
+from gan_jax.errors import GanJaxError
+from gan_jax.loop import rundir
+from gan_jax.metrics import suite
+
+
+class EvaluationError(GanJaxError, ValueError):
+    """A workdir or request that cannot be evaluated, with the reason and the fix."""
+
+
+def select_steps(available: list[int], checkpoint: str) -> list[int]:
+    """'latest' | 'all' | a step number -> the checkpoint steps to evaluate."""
+    if not available:
+        raise EvaluationError("the run has no checkpoint yet.")
+    if checkpoint == "latest":
+        return [max(available)]
+    if checkpoint == "all":
+        return sorted(available)
+    try:
+        step = int(checkpoint)
+    except ValueError:
+        raise EvaluationError(f"--checkpoint must be latest, all or a step number, got {checkpoint!r}.") from None
+    if step not in available:
+        raise EvaluationError(f"no checkpoint at step {step}; available: {', '.join(map(str, sorted(available)))}.")
+    return [step]
+
+
+def _trains_on_local(config) -> bool:
+    """Whether the run's images come from a local `.npz`, an image folder or `digits`."""
+    return config.data.source.partition(":")[0] == "local" or config.data.source == "digits"
+
+
+def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | None, real: str | None = None
+                    ) -> tuple[str, np.ndarray, int]:
+    """(dataset name, images of the split in [-1, 1] as the run saw them, number of classes or 0).
+
+    `real` (a `.npz`, an image folder or `digits`) replaces the split: its images, fitted to the
+    run's resolution like a `local:` source. A run trained on a local source or `digits` is
+    compared with `real`, or else with its own training images.
+    """
+    from gan_jax.data import text
+
+    kind, _, name = config.data.source.partition(":")
+    if text.is_text_source(config.data):
+        raise EvaluationError(f"image metrics need an image dataset; this run trains on text "
+                              f"({config.data.source!r}): its text metrics are in metrics.jsonl.")
+    if real is not None or _trains_on_local(config):
+        return _load_local_real(config, real)
+    if config.data.source == "stacked:mnist":
+        from gan_jax.data import stacked
+
+        data = ml_collections.ConfigDict({"data_dir": data_dir or config.data.get("data_dir"),
+                                          "manual_dir": manual_dir or config.data.get("manual_dir"),
+                                          "num_train": config.data.num_train})
+        images, _ = stacked.load_stacked_mnist(data, split, config.seed)
+        return "stacked_mnist", images.astype(np.float32) / 127.5 - 1.0, 1000
+    if kind != "tfds":
+        raise EvaluationError(f"image metrics need an image dataset; this run trains on {config.data.source!r} "
+                              "(its mode metrics are in metrics.jsonl).")
+    from gan_jax.data.tfds_images import load_tfds_arrays
+
+    kwargs = {k: config.data[k] for k in ("resolution", "crop") if k in config.data}
+    images, _, info = load_tfds_arrays(name, split, data_dir=data_dir or config.data.get("data_dir"),
+                                       manual_dir=manual_dir or config.data.get("manual_dir"), **kwargs)
+    return name, images.astype(np.float32) / 127.5 - 1.0, info.get("num_classes") or 0
+
+
+def _load_local_real(config, real: str | None) -> tuple[str, np.ndarray, int]:
+    """Images of a `.npz`, an image folder or `digits` (default: the run's own local source)."""
+    import hashlib
+
+    from gan_jax import data as data_lib
+
+    if real is None:
+        source = config.data.source
+    elif real == "digits":
+        source = real
+    else:
+        if not (real.endswith(".npz") or pathlib.Path(real).is_dir()):
+            raise EvaluationError(f"--real {real!r} is neither a .npz file nor a folder of images "
+                                  "(or 'digits'); give the real images to compare with.")
+        source = f"local:{real}"
+    arrays, spec = data_lib.local_images(config.data, source, source.partition(":")[2])
+    images = arrays["x"]
+    # The name keys the reference-feature cache: the file's content, not only its path.
+    digest = hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest()[:10]
+    label = "digits" if source == "digits" else pathlib.Path(source.partition(":")[2]).name
+    num_classes = spec.num_classes or 0
+    if source != config.data.source and _trains_on_local(config) and config.model.get("conditioning", "none") != "none":
+        # A class-conditional generator takes the class count of the data it was trained on.
+        num_classes = data_lib.local_images(config.data, config.data.source,
+                                             config.data.source.partition(":")[2])[1].num_classes or 0
+    return f"{label}-{digest}", images.astype(np.float32) / 127.5 - 1.0, num_classes
+
+
+def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint: str = "latest",
+                     num_samples: int = 10_000, split: str = "test", num_real: int | None = None,
+                     data_dir: str | None = None, manual_dir: str | None = None,
+                     inception_weights: str | None = None, classifier_dir: str | None = None,
+                     use_ema: bool = True, log=print, real: str | None = None) -> list[dict[str, Any]]:
+    """Evaluates the selected checkpoints of `workdir`; appends to and returns the eval.jsonl records.
+
+    `real`: a `.npz`, an image folder or `digits` to compare with instead of the dataset's `split`.
+    """
+    workdir = pathlib.Path(workdir)
+    config = rundir.read_config(workdir)
+    dataset, real_images, num_classes = load_real_split(config, split, data_dir, manual_dir, real)
+    if real is not None or _trains_on_local(config):
+        split = "all"
+    real = real_images
+    num_real = min(num_real or num_samples, len(real))
+    g_model, _, like = rundir.template_state(config, real.shape[1:], num_classes)
+    checkpointer = rundir.open_checkpoints(workdir, config)
+    steps = select_steps(checkpointer.all_steps(), checkpoint)
+
+    extractor = classifier = None
+    if any(m in suite.INCEPTION_METRICS for m in metrics):
+        from gan_jax.metrics import inception
+
+        extractor = inception.FeatureExtractor.from_file(inception_weights)
+    if any(m in suite.CLASSIFIER_METRICS for m in metrics):
+        from gan_jax.metrics.classifier import MNISTClassifier
+
+        classifier = MNISTClassifier.load(classifier_dir)
+
+    records = []
+    for step in steps:
+        state, _ = checkpointer.restore(step, like)
+        start = time.perf_counter()
+        samples = sampling.generate(g_model, state, num_samples, config.model, use_ema, num_classes=num_classes)
+        step_records = []
+        if extractor is not None:
+            step_records += suite.inception_records(metrics, samples, real, num_real, dataset, split, extractor)
+        if classifier is not None:
+            step_records += suite.classifier_records(metrics, samples, real, num_real, dataset, split, classifier)
+        generator = "ema" if (use_ema and state.g_ema is not None) else "raw"
+        for record in step_records:
+            record.update(step=step, generator=generator, seconds=round(time.perf_counter() - start, 1))
+        records += step_records
+        with open(workdir / "eval.jsonl", "a") as f:
+            for record in step_records:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        log(f"step {step}: " + ", ".join(f"{r['metric']} {r['value']:.4g}" for r in step_records))
+    checkpointer.close()
+    return records
+
+
+def format_table(records: list[dict[str, Any]]) -> str:
+    """One row per (step, metric), with the protocol that makes the number comparable."""
+    rows = [f"{'step':>8}  {'metric':<26} {'value':>10} {'± std':>9}  protocol"]
+    for r in records:
+        p = r["protocol"]
+        parts = [f"N={p['num_samples']} {r['generator']} G"]
+        if "num_real" in p:
+            parts[0] += f" vs {p['num_real']} {p['dataset']} {p['split']}"
+        parts.append(p["network"])
+        if "resizer" in p:
+            parts.append(f"resize {p['resizer'].split(' ')[0]}")
+        std = f"{r['std']:.3g}" if "std" in r else ""
+        rows.append(f"{r['step']:>8}  {r['metric']:<26} {r['value']:>10.4f} {std:>9}  {', '.join(parts)}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
+    """Command line: `gan-jax evaluate --workdir DIR --metrics fid,kid,is,pr [...]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Metrics of a trained image run's checkpoints; appends to WORKDIR/eval.jsonl.")
+    parser.add_argument("--workdir", required=True, help="run directory written by `gan-jax train`")
+    parser.add_argument("--metrics", default="fid",
+                        help=f"comma-separated, of: {', '.join(suite.ALL_METRICS)} (pr = precision/recall, "
+                             "dc = density/coverage)")
+    parser.add_argument("--checkpoint", default="latest", help="latest | all | STEP")
+    parser.add_argument("--num_samples", type=int, default=10_000, help="generated samples (default 10000)")
+    parser.add_argument("--num_real", type=int, default=None, help="real images of the split (default num_samples)")
+    parser.add_argument("--split", default="test", help="real split to compare with (default test)")
+    parser.add_argument("--real", default=None,
+                        help="compare with these images instead of a split: a .npz (key x|images|image|arr_0), a "
+                             "folder of PNG/JPEG files, or 'digits'; runs on a local source default to their "
+                             "own training images")
+    parser.add_argument("--data_dir", default=None, help="tfds data_dir (default: the run's data.data_dir)")
+    parser.add_argument("--manual_dir", default=None, help="tfds manual_dir (default: the run's data.manual_dir)")
+    parser.add_argument("--inception_weights", default=None, help="Inception weights file (see gan_jax/metrics/inception.py)")
+    parser.add_argument("--classifier", default=None, help="trained MNIST classifier folder (scripts/train_classifier.py)")
+    parser.add_argument("--no_ema", action="store_true", help="evaluate the raw generator, not its EMA")
+    args = parser.parse_args(argv)
+
+    from gan_jax.data import DataError
+    from gan_jax.data.tfds_images import DatasetFormatError, DatasetUnavailableError
+    from gan_jax.metrics.inception import InceptionWeightsError
+
+    try:
+        metrics = suite.parse_metrics(args.metrics)
+        if args.num_samples < 2:
+            raise EvaluationError("--num_samples must be at least 2.")
+        records = evaluate_workdir(args.workdir, metrics, args.checkpoint, args.num_samples, args.split,
+                                   args.num_real, args.data_dir, args.manual_dir, args.inception_weights,
+                                   args.classifier, use_ema=not args.no_ema, real=args.real)
+    except (EvaluationError, rundir.RunDirError, suite.MetricError, InceptionWeightsError, FileNotFoundError,
+            DatasetUnavailableError, DatasetFormatError, DataError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    print(format_table(records))
+    print(f"Written to {pathlib.Path(args.workdir) / 'eval.jsonl'}")
+    return 0

@@ -1,0 +1,165 @@
+"""Samples from a trained run: `gan-jax sample` / scripts/sample.py.
+
+    python scripts/sample.py --workdir runs/mnist_dcgan --num 1000 [--checkpoint latest|STEP]
+        [--format png|npz] [--out DIR] [--raw] [--seed S]
+    python scripts/sample.py --workdir runs/mnist_dcgan --num 1000 --by_class [--classifier DIR]
+
+Images go to PNG files (one per sample) or one `.npz` (uint8 images and, for conditional
+models, their labels); 2-D points to a `.npz`; text models to a `.txt` with one decoded
+sample a line. The EMA generator is used when the run has one (`--raw` for the online one).
+
+`--by_class` (28x28 grey images) sorts the `num` samples by the digit that gan_jax's MNIST
+classifier sees in them and writes one PNG with a row per class, the most confidently
+classified samples first, and prints how many samples fall in each class and how many the
+classifier labels with probability >= 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+import jax
+import numpy as np
+
+from gan_jax.core import sampling
+from gan_jax.data import get_dataset
+from gan_jax.errors import GanJaxError
+from gan_jax.loop import rundir
+
+
+class SampleError(GanJaxError, ValueError):
+    """A workdir or request that cannot be sampled, with the reason and the fix."""
+
+
+def load_run(workdir: pathlib.Path, checkpoint: str = "latest"):
+    """(config, spec, generator module, restored state, step) of a run directory."""
+    config = rundir.read_config(workdir)
+    _, spec = get_dataset(config.data, min(config.batch_size, 1), config.seed)
+    g_model, _, like = rundir.template_state(config, spec.shape, spec.num_classes or 0)
+    checkpointer = rundir.open_checkpoints(workdir, config)
+    steps = checkpointer.all_steps()
+    step = max(steps) if checkpoint == "latest" else int(checkpoint)
+    if step not in steps:
+        checkpointer.close()
+        raise SampleError(f"no checkpoint at step {step}; available: {', '.join(map(str, steps))}.")
+    state, _ = checkpointer.restore(step, like)
+    checkpointer.close()
+    return config, spec, g_model, state, step
+
+
+def write_samples(workdir: pathlib.Path, num: int, out: pathlib.Path | None = None, fmt: str = "png",
+                  checkpoint: str = "latest", use_ema: bool = True, seed: int | None = None) -> pathlib.Path:
+    """Writes `num` samples of the run; returns the file or folder written."""
+    config, spec, g_model, state, step = load_run(workdir, checkpoint)
+    key = None if seed is None else jax.random.key(seed)
+    out = out or workdir / "samples" / f"sample_{step:08d}"
+    if spec.kind == "text":
+        if key is not None:
+            state = state.replace(rng=key)
+        ids = sampling.sample_ids(g_model, state, num, config, use_ema)
+        tokenizer = spec.extra["tokenizer"]
+        path = out.with_suffix(".txt")
+        path.write_text("".join(tokenizer.decode(row) + "\n" for row in ids), encoding="utf-8")
+        return path
+    samples = sampling.generate(g_model, state, num, config.model, use_ema, key=key,
+                                num_classes=spec.num_classes or 0)
+    labels = np.arange(num) % spec.num_classes if sampling.is_conditional(config.model) else None
+    if spec.kind == "points" or fmt == "npz":
+        path = out.with_suffix(".npz")
+        arrays = {"x": samples}
+        if spec.kind == "image":
+            arrays["x"] = np.clip(np.rint((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        if labels is not None:
+            arrays["label"] = labels.astype(np.int32)
+        np.savez(path, **arrays)
+        return path
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    pixels = np.clip(np.rint((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    for i, img in enumerate(pixels):
+        name = f"{i:06d}" + (f"_class{labels[i]}" if labels is not None else "") + ".png"
+        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / name)
+    return out
+
+
+def class_rows(probabilities: np.ndarray, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices [classes, per_class] of each class's most confident samples (-1 where a class has
+    fewer), and the number of samples predicted as each class."""
+    predicted = np.argmax(probabilities, axis=1)
+    top = probabilities.max(axis=1)
+    num_classes = probabilities.shape[1]
+    rows = np.full((num_classes, per_class), -1, np.int64)
+    for c in range(num_classes):
+        members = np.flatnonzero(predicted == c)
+        best = members[np.argsort(-top[members], kind="stable")][:per_class]
+        rows[c, :len(best)] = best
+    return rows, np.bincount(predicted, minlength=num_classes)
+
+
+def write_by_class(workdir: pathlib.Path, num: int, per_class: int = 10, out: pathlib.Path | None = None,
+                   checkpoint: str = "latest", use_ema: bool = True, seed: int | None = None,
+                   classifier_dir: str | None = None) -> tuple[pathlib.Path, str]:
+    """The class-sorted grid of `num` samples (see the module docstring); returns (PNG path, summary)."""
+    from gan_jax.loop import pictures
+    from gan_jax.metrics import classifier as classifier_lib
+
+    config, spec, g_model, state, step = load_run(workdir, checkpoint)
+    if spec.kind != "image" or tuple(spec.shape) != (28, 28, 1):
+        raise SampleError(f"--by_class needs 28x28x1 images (the MNIST classifier's input); this run makes "
+                          f"{spec.kind} of shape {tuple(spec.shape)}.")
+    model = classifier_lib.MNISTClassifier.load(classifier_dir)
+    key = None if seed is None else jax.random.key(seed)
+    samples = sampling.generate(g_model, state, num, config.model, use_ema, key=key,
+                                num_classes=spec.num_classes or 0)
+    probabilities = model.probabilities(samples)
+    rows, counts = class_rows(probabilities, per_class)
+    blank = np.full((1,) + samples.shape[1:], -1.0, samples.dtype)
+    tiles = np.concatenate([samples, blank])[rows.reshape(-1)]  # index -1 picks the blank tile
+    path = (out or workdir / "samples" / f"by_class_{step:08d}").with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pictures.save_image_grid(path, tiles, columns=per_class)
+    confident = classifier_lib.confidence_statistics(probabilities)["confident"]
+    summary = (f"step {step}, {num} samples ({'EMA' if use_ema and state.g_ema is not None else 'raw'} G), "
+               f"{model.name}: per class " + " ".join(f"{c}:{n}" for c, n in enumerate(counts))
+               + f"; labelled with probability >= 0.9: {confident:.1%}")
+    return path, summary
+
+
+def main(argv: list[str] | None = None, prog: str = "gan-jax sample") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Write samples of a trained run.")
+    parser.add_argument("--workdir", required=True, help="the run directory that `gan-jax train` wrote")
+    parser.add_argument("--num", type=int, default=64, help="number of samples")
+    parser.add_argument("--checkpoint", default="latest", help="latest or a step number")
+    parser.add_argument("--format", choices=("png", "npz"), default="png", help="images: PNG files or one .npz")
+    parser.add_argument("--out", default=None, help="output folder / file stem (default WORKDIR/samples/sample_STEP)")
+    parser.add_argument("--raw", action="store_true", help="use the online generator, not its EMA")
+    parser.add_argument("--seed", type=int, default=None, help="noise seed (default: the run's fixed eval noise)")
+    parser.add_argument("--by_class", action="store_true",
+                        help="28x28 digits: one PNG with a row per class the MNIST classifier sees, most "
+                             "confident first (WORKDIR/samples/by_class_STEP.png)")
+    parser.add_argument("--per_class", type=int, default=10, help="--by_class: samples shown per class")
+    parser.add_argument("--classifier", default=None,
+                        help="--by_class: MNIST classifier folder (default: scripts/train_classifier.py's)")
+    args = parser.parse_args(argv)
+    if args.num < 1:
+        parser.error("--num must be >= 1")
+    try:
+        if args.by_class:
+            if args.per_class < 1:
+                parser.error("--per_class must be >= 1")
+            path, summary = write_by_class(pathlib.Path(args.workdir), args.num, args.per_class,
+                                           pathlib.Path(args.out) if args.out else None, args.checkpoint,
+                                           not args.raw, args.seed, args.classifier)
+            print(summary)
+            print(f"Wrote {path}")
+            return 0
+        path = write_samples(pathlib.Path(args.workdir), args.num, pathlib.Path(args.out) if args.out else None,
+                             args.format, args.checkpoint, not args.raw, args.seed)
+    except (SampleError, ValueError, FileNotFoundError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    print(f"Wrote {args.num} samples to {path}")
+    return 0
