@@ -47,8 +47,3 @@ def _ra_g(real, fake, mean):
 
 
 register_loss("relativistic", d=_ra_d, g=_ra_g, needs_real_in_g=True)
-
-# Jolicoeur-Martineau 2019, relativistic standard GAN (RSGAN; RelGAN's loss): each real logit is
-# compared with the fake logit of the same batch position, D_rs(a, b) = sigmoid(a - b).
-register_loss("relativistic_standard", d=lambda real, fake, mean: mean(softplus(-(real - fake))),
-              g=lambda real, fake, mean: mean(softplus(-(fake - real))), needs_real_in_g=True)

@@ -6,7 +6,8 @@ how much more real the real one is:
 
 `--config.loss=rpgan`; with R1 and R2 (`reg.r1.weight`, `reg.r2.weight` at gamma) it is R3GAN's
 objective. The pairs are position by position: under pmap each device pairs its own rows, which
-are the same pairs.
+are the same pairs. The relativistic standard GAN (RSGAN, Jolicoeur-Martineau 2019; RelGAN's
+loss) is the same pair of losses, registered here under its own name too.
 """
 
 import jax
@@ -23,3 +24,4 @@ def g_loss(real, fake, mean):
 
 
 register_loss("rpgan", d=d_loss, g=g_loss, needs_real_in_g=True)
+register_loss("relativistic_standard", d=d_loss, g=g_loss, needs_real_in_g=True)
