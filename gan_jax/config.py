@@ -80,6 +80,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.conditioning = "none"  # none | projection (cBN G + projection D) | acgan (cBN G + classifier head)
     c.model.spectral_norm = False  # spectral normalisation on every D layer (ResNet D always has it)
     c.model.dtype = "float32"  # compute dtype of G and D: float32 | bfloat16 (parameters stay float32)
+    c.model.fake_labels = "uniform"  # conditional fakes' labels: uniform draws | real (the real batch's, as R3GAN)
     for key, value in models.model_config_defaults().items():  # what each network adds
         c.model[key] = _section(value)
 
@@ -91,7 +92,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.optim.b2 = 0.999
     c.optim.weight_decay = 0.0  # adamw only
     c.optim.momentum = 0.0  # sgd only
-    c.optim.schedule = "constant"  # multiplies both learning rates
+    c.optim.schedule = "constant"  # the learning rates' multiplier: constant | linear | cosine, 1 -> lr_end_factor
+    c.optim.lr_end_factor = 0.0  # the multiplier at the end of the schedule (schedule.steps), held after
+    c.optim.b2_end = -1.0  # >= 0: Adam's b2 moves from optim.b2 to this along schedule.kind (-1: constant)
     c.optim.warmup_steps = 0
     c.optim.grad_clip = 0.0  # global-norm clipping; 0 disables
 
@@ -101,7 +104,15 @@ def default_config() -> ml_collections.ConfigDict:
     c.augment = _section({a.name: a.config for a in objectives.AUGMENTS.values()})
 
     c.ema = ml_collections.ConfigDict()
-    c.ema.decay = 0.0  # 0 disables the generator EMA
+    c.ema.decay = 0.0  # 0 disables the generator EMA (unless a half-life is set)
+    c.ema.half_life_images = 0.0  # > 0: the EMA's half-life in images (decay 0.5 ** (batch / half-life)) instead
+    c.ema.half_life_images_end = -1.0  # >= 0: the half-life moves to this over the schedule (R3GAN: 0 -> 5e6)
+
+    # Start -> end values (every X with an X_end >= 0: term weights, the EMA half-life, Adam's b2, ADA's p) move
+    # along `kind` over the first `steps` generator steps (0: the whole run), then hold.
+    c.schedule = ml_collections.ConfigDict()
+    c.schedule.kind = "cosine"  # cosine | linear
+    c.schedule.steps = 0
 
     c.eval = ml_collections.ConfigDict()
     c.eval.num_samples = 2500
@@ -308,7 +319,7 @@ def _choice(config, key, choices):
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     """Refuses impossible values before any work starts (core keys, then each plugin's own checks)."""
-    from gan_jax import models, objectives
+    from gan_jax import models, objectives, schedules
     from gan_jax.core import optim
 
     objectives.LOSSES.get(config.loss)
@@ -328,6 +339,15 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
         _require(config.optim[key] >= 0, f"optim.{key}", f"must be >= 0, got {config.optim[key]}.")
     _require(config.optim.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0.")
     _require(0 <= config.ema.decay < 1, "ema.decay", f"must be in [0, 1) (0 disables EMA), got {config.ema.decay}.")
+    _require(config.ema.half_life_images >= 0, "ema.half_life_images", "must be >= 0 (0: use ema.decay).")
+    half_life = config.ema.half_life_images > 0 or config.ema.half_life_images_end > 0
+    _require(not (half_life and config.ema.decay > 0), "ema.decay",
+             "set either ema.decay or ema.half_life_images(_end), not both.")
+    _choice(config, "schedule.kind", schedules.KINDS)
+    _require(isinstance(config.schedule.steps, int) and config.schedule.steps >= 0, "schedule.steps",
+             "must be an integer >= 0 (0: the whole run).")
+    _require(0 <= config.optim.lr_end_factor <= 1, "optim.lr_end_factor", "must be in [0, 1].")
+    _require(config.optim.b2_end < 1, "optim.b2_end", "must be < 1 (or -1 for a constant b2).")
     if config.parallel != "none":
         _require(config.batch_size % num_devices == 0, "batch_size",
                  f"{config.batch_size} is not divisible by the {num_devices} devices of parallel={config.parallel!r}; "
@@ -341,6 +361,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     if config.model.conditioning != "none":
         _require(config.pack == 1, "pack", "class-conditional models (model.conditioning) need pack=1.")
     _choice(config, "model.dtype", ("float32", "bfloat16"))
+    _choice(config, "model.fake_labels", ("uniform", "real"))
     _choice(config, "g_noise", ("fresh", "reuse"))
     _choice(config, "data.tokenizer", ("none", "word", "char"))
     _choice(config, "data.crop", ("center", "none"))

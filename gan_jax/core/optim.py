@@ -2,7 +2,11 @@
 
 Learning rates, betas, weight decay and momentum are injected hyperparameters
 (`optax.inject_hyperparams`): they live in the optimizer state, not in the compiled
-program, so runs that differ only in them can be stacked and vmapped.
+program, so runs that differ only in them can be stacked and vmapped. The learning rate's
+multiplier follows `optim.schedule` from 1 to `optim.lr_end_factor` over the run's schedule
+(`schedule.steps`, 0: the whole run), after an optional warm-up; with `optim.b2_end` >= 0 Adam's
+beta2 moves from `optim.b2` to it along `schedule.kind` over the same steps (then beta2 is part of
+the program, not a per-run value).
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from gan_jax import schedules
+
 
 def lr_multiplier(config: ml_collections.ConfigDict, updates_per_step: int) -> optax.Schedule:
-    """A schedule in [0, 1] over generator steps that scales the base learning rate."""
-    total = config.num_steps
+    """A schedule over generator steps that scales the base learning rate: 1 -> `optim.lr_end_factor`."""
+    total = schedules.total_steps(config)
     warmup = config.optim.warmup_steps
     kind = config.optim.schedule
+    end = config.optim.lr_end_factor
 
     def multiplier(count):
         step = count // updates_per_step
@@ -26,9 +33,9 @@ def lr_multiplier(config: ml_collections.ConfigDict, updates_per_step: int) -> o
         if kind == "constant":
             value = jnp.ones_like(progress)
         elif kind == "linear":
-            value = 1.0 - progress
+            value = 1.0 - progress * (1.0 - end)
         else:
-            value = 0.5 * (1.0 + jnp.cos(math.pi * progress))
+            value = end + (1.0 - end) * 0.5 * (1.0 + jnp.cos(math.pi * progress))
         if warmup:
             value = value * jnp.minimum(1.0, (step + 1) / warmup)
         return value
@@ -45,9 +52,14 @@ OPTIMIZERS = {
 }
 
 
+def _scheduled_keys(config: ml_collections.ConfigDict) -> set[str]:
+    return {"b2"} if config.optim.b2_end >= 0 else set()
+
+
 def injected_keys(config: ml_collections.ConfigDict) -> list[str]:
     """The `optim.*` keys whose values live in the optimizer states (per-run values)."""
-    return ["optim.g_lr", "optim.d_lr"] + [f"optim.{k}" for k in OPTIMIZERS[config.optim.name][1]]
+    return ["optim.g_lr", "optim.d_lr"] + [f"optim.{k}" for k in OPTIMIZERS[config.optim.name][1]
+                                           if k not in _scheduled_keys(config)]
 
 
 def make_optimizer(config: ml_collections.ConfigDict, lr: float, updates_per_step: int = 1
@@ -57,7 +69,11 @@ def make_optimizer(config: ml_collections.ConfigDict, lr: float, updates_per_ste
     if o.name not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {o.name!r} (config key 'optim.name'); use {', '.join(OPTIMIZERS)}.")
     factory, keys = OPTIMIZERS[o.name]
-    inner = optax.inject_hyperparams(factory)(learning_rate=lr, **{k: o[k] for k in keys})
+    values = {k: o[k] for k in keys}
+    if "b2" in _scheduled_keys(config) and "b2" in values:
+        steps, kind = schedules.total_steps(config), config.schedule.kind
+        values["b2"] = lambda count: schedules.interpolate(o.b2, o.b2_end, count // updates_per_step, steps, kind)
+    inner = optax.inject_hyperparams(factory)(learning_rate=lr, **values)
     parts = []
     if o.grad_clip > 0:
         parts.append(optax.clip_by_global_norm(o.grad_clip))

@@ -51,9 +51,17 @@ def _plugins(config) -> list[tuple[str, Any]]:
     return active + ([("augment", augment)] if augment is not None else [])
 
 
+def ema_enabled(config: ml_collections.ConfigDict) -> bool:
+    """Whether the run keeps an EMA of G: by `ema.decay`, or by a half-life in images (`ema.half_life_images`,
+    possibly scheduled from 0 to `ema.half_life_images_end`)."""
+    return config.ema.decay > 0 or config.ema.half_life_images > 0 or config.ema.half_life_images_end > 0
+
+
 def hparams_of(config: ml_collections.ConfigDict) -> dict:
     """The per-run numbers the step reads from the state, nested at their config paths."""
-    tree: dict = {"ema": {"decay": jnp.float32(config.ema.decay)}}
+    ema = config.ema
+    tree: dict = {"ema": {"decay": jnp.float32(ema.decay), "half_life_images": jnp.float32(ema.half_life_images),
+                          "half_life_images_end": jnp.float32(ema.half_life_images_end)}}
     for section, plugin in _plugins(config):
         settings = plugin.settings(config)
         values = {key: jnp.float32(settings[key]) for key in plugin.hparams}
@@ -111,7 +119,7 @@ def create_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model:
         rng=rng,
         g=TrainState(g_params, g_tx.init(g_params), g_vars),
         d=TrainState(d_params, d_tx.init(d_params), d_vars),
-        g_ema=jax.tree.map(jnp.copy, g_params) if config.ema.decay > 0 else None,
+        g_ema=jax.tree.map(jnp.copy, g_params) if ema_enabled(config) else None,
         hparams=hparams_of(config),
         terms=term_states(config),
     )

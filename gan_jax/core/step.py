@@ -10,6 +10,9 @@ Random numbers come from named streams of the step key `fold_in(state.rng, state
 "d" / i for the i-th critic update (its "z" and "labels", the "augment" draws of its "real" and
 "fake" inputs, and one stream per term, named after it) and "g" for the generator update.
 
+Per-run values with an `_end` sibling (term weights, ADA's p, the EMA half-life) are moved along
+the run's schedule (`gan_jax.schedules`) at the start of each step, before any plugin reads them.
+
 Lazy terms (`reg.<name>.every = k > 1`) apply on every k-th update of their side, with their
 weight times k. With one step a dispatch and one critic update a step the host picks, per
 step, the program compiled for the terms due then (`programs_at`); otherwise the step decides
@@ -27,9 +30,9 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from gan_jax import objectives
+from gan_jax import objectives, schedules
 from gan_jax.core.nets import apply_model, compute_dtype, pack_input
-from gan_jax.core.state import GANState, TrainState
+from gan_jax.core.state import GANState, TrainState, ema_enabled
 from gan_jax.errors import ConfigError
 from gan_jax.models import sample_latent
 from gan_jax.objectives.base import DContext, GContext, as_output
@@ -105,7 +108,10 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
     pack = config.pack
     global_batch = config.batch_size
     local_batch = global_batch // num_devices if axis_name else global_batch
-    use_ema = config.ema.decay > 0
+    use_ema = ema_enabled(config)
+    ema_by_half_life = config.ema.half_life_images > 0 or config.ema.half_life_images_end > 0
+    schedule_steps, schedule_kind = schedules.total_steps(config), config.schedule.kind
+    real_labels_for_fakes = config.model.get("fake_labels", "uniform") == "real"
     conditioning = config.model.get("conditioning", "none")
     conditional = conditioning != "none"
     class_head = conditioning == "acgan"  # D returns (logits, class logits)
@@ -135,11 +141,14 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         return augment.apply(key, x, augment.settings(config), _get(hparams, "augment", augment.name, {}),
                              _get(terms_state, "augment", augment.name))
 
-    def generate(params, model_state, key, train: bool):
-        """(fake samples, G's model state, z, fake labels or None) for the global batch's draws."""
+    def generate(params, model_state, key, train: bool, real_labels=None):
+        """(fake samples, G's model state, z, fake labels or None) for the global batch's draws. Conditional
+        fakes take labels drawn uniformly, or with `model.fake_labels="real"` those of the real batch."""
         z = _global_slice(sample_latent(stream(key, "z"), global_batch, config.model), local_batch, axis_name)
         y = None
-        if conditional:
+        if conditional and real_labels_for_fakes:
+            y = real_labels
+        elif conditional:
             y = per_sample(stream(key, "labels"), lambda k, n: jax.random.randint(k, (n,), 0, num_classes))
         fake, model_state = apply_model(g_model, params, model_state, z, train, y, dtype)
         return fake, model_state, z, y
@@ -225,6 +234,7 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         key = jax.random.fold_in(state.rng, state.step)
         d_key, g_key = stream(key, "d"), stream(key, "g")
         labels = batch.get("label") if conditional else None
+        hparams = schedules.scheduled(state.hparams, state.step, schedule_steps, schedule_kind)
         g = state.g
         # The critic updates' fakes, all from the same G (its running statistics move only in
         # its own update). With g_noise="reuse" the last one keeps G's pullback for the G update.
@@ -232,18 +242,20 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         for i in range(n_critic):
             if reuse and i == n_critic - 1:
                 def generate_from(params, i=i):
-                    fake, model_state, z, y = generate(params, g.model_state, stream(d_key, i), train=True)
+                    fake, model_state, z, y = generate(params, g.model_state, stream(d_key, i), train=True,
+                                                       real_labels=None if labels is None else labels[i])
                     return fake, (model_state, z, y)
 
                 fake, pullback, (g_model_state, z, y_fake) = jax.vjp(generate_from, g.params, has_aux=True)
                 reused = (fake, y_fake, z, pullback, g_model_state)
             else:
-                fake, _, _, y_fake = generate(g.params, g.model_state, stream(d_key, i), train=True)
+                fake, _, _, y_fake = generate(g.params, g.model_state, stream(d_key, i), train=True,
+                                              real_labels=None if labels is None else labels[i])
             fakes.append(fake)
             fake_ys.append(y_fake)
         y_fakes = jnp.stack(fake_ys) if conditional else None
         (d, terms_state, _, _, _), d_metrics = unrolled_scan(
-            d_update, (state.d, state.terms, d_key, state.hparams, state.step),
+            d_update, (state.d, state.terms, d_key, hparams, state.step),
             (batch["x"], labels, jnp.stack(fakes), y_fakes, jnp.arange(n_critic)))
         d_metrics = jax.tree.map(lambda v: v[-1], d_metrics)
 
@@ -251,11 +263,11 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         real_logits = None
         if loss.needs_real_in_g:
             y_real = labels[-1] if conditional else None
-            real_in = augment_input(stream(g_key, "augment", "real"), batch["x"][-1], state.hparams, terms_state)
+            real_in = augment_input(stream(g_key, "augment", "real"), batch["x"][-1], hparams, terms_state)
             real_logits = jax.lax.stop_gradient(discriminate(d.params, d.model_state, real_in, y_real)[0])
 
         def adversarial_g_loss(fake, y_fake, z, generate_fn):
-            fake_in = augment_input(fake_key, fake, state.hparams, terms_state)
+            fake_in = augment_input(fake_key, fake, hparams, terms_state)
             fake_logits, fake_cls, _ = discriminate(d.params, d.model_state, fake_in, y_fake)
             total = loss.g(real_logits, fake_logits, mean)
             fields = dict(fake=fake, fake_labels=y_fake, fake_input=fake_in, fake_logits=fake_logits,
@@ -263,7 +275,7 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
                           per_sample=per_sample, step=state.step)
             metrics, new_terms = {}, terms_state
             for term in g_terms:
-                value, term_metrics, new_terms = apply_term(term, term.g, GContext, fields, state.hparams, new_terms,
+                value, term_metrics, new_terms = apply_term(term, term.g, GContext, fields, hparams, new_terms,
                                                             g_key, state.step, prefix="g_")
                 total = total + value
                 metrics.update(term_metrics)
@@ -275,7 +287,8 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
                 critic = lambda x: apply_model(d_model, d.params, d.model_state, pack_input(x, pack), True)[0]  # noqa: E731
                 g_loss, model_state = g_objective(params, g.model_state, z, batch["x"][-1], critic)
                 return g_loss, (model_state, {}, terms_state)
-            fake, model_state, z, y_fake = generate(params, g.model_state, g_key, train=True)
+            fake, model_state, z, y_fake = generate(params, g.model_state, g_key, train=True,
+                                                    real_labels=None if labels is None else labels[-1])
 
             def generate_fn(z, y=None):
                 return apply_model(g_model, params, g.model_state, z, True, y, dtype)[0]
@@ -295,7 +308,11 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
         g = _update(g, grads, g_tx, g_model_state)
         g_ema = state.g_ema
         if use_ema:
-            g_ema = optax.incremental_update(g.params, g_ema, 1.0 - state.hparams["ema"]["decay"])
+            if ema_by_half_life:  # the EMA's half-life in images (0 at the start of a schedule: G itself)
+                decay = 0.5 ** (global_batch / jnp.maximum(hparams["ema"]["half_life_images"], 1e-8))
+            else:
+                decay = hparams["ema"]["decay"]
+            g_ema = optax.incremental_update(g.params, g_ema, 1.0 - decay)
         metrics = {**d_metrics, "g_loss": g_loss, "g_grad_norm": optax.tree.norm(grads), **g_metrics}
         new_state = state.replace(step=state.step + 1, g=g, d=d, g_ema=g_ema, terms=terms_state)
         return new_state, pmean(metrics)

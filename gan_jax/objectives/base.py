@@ -130,7 +130,8 @@ ConfigCheck = Callable[[Any, Any], None]  # (the plugin's sub-dict, the whole co
 @dataclasses.dataclass(frozen=True)
 class Term:
     """A regularizer or auxiliary loss (see the module docstring). `config` holds the defaults of
-    `reg.<name>`; `weight` (default 0: off) and `every` (default 1) are added when absent."""
+    `reg.<name>`; `weight` (default 0: off), `weight_end` (default -1: constant; else the weight moves to it
+    over the run's schedule, `gan_jax.schedules`) and `every` (default 1) are added when absent."""
 
     name: str
     d: Callable[[DContext], Any] | None = None
@@ -148,7 +149,8 @@ class Term:
     def is_active(self, config) -> bool:
         if self.active is not None:
             return bool(self.active(config))
-        return self.settings(config).weight > 0
+        settings = self.settings(config)
+        return settings.weight > 0 or settings.weight_end > 0
 
 
 TERMS: Registry[Term] = Registry("term", "reg", PACKAGES)
@@ -157,12 +159,12 @@ TERMS: Registry[Term] = Registry("term", "reg", PACKAGES)
 def register_term(name: str, *, d=None, g=None, config: Mapping[str, Any] | None = None,
                   hparams: tuple[str, ...] = (), active=None, validate: ConfigCheck | None = None,
                   init_state=None, needs_generator: bool = False) -> Term:
-    """Registers a term. `hparams` names the keys of its sub-dict, besides `weight`, that are
-    per-run hyperparameters."""
+    """Registers a term. `hparams` names the keys of its sub-dict, besides `weight` and `weight_end`, that
+    are per-run hyperparameters (a key with an `_end` sibling among them is scheduled the same way)."""
     if d is None and g is None:
         raise ValueError(f"term {name!r} needs a d or a g function (or both).")
-    defaults = {"weight": 0.0, "every": 1, **dict(config or {})}
-    keys = ("weight",) + tuple(h for h in hparams if h != "weight")
+    defaults = {"weight": 0.0, "weight_end": -1.0, "every": 1, **dict(config or {})}
+    keys = ("weight", "weight_end") + tuple(h for h in hparams if h not in ("weight", "weight_end"))
     for key in keys:
         if not isinstance(defaults.get(key), (int, float)) or isinstance(defaults.get(key), bool):
             raise ValueError(f"term {name!r}: hyperparameter {key!r} needs a numeric default in its config.")

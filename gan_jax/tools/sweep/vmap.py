@@ -21,7 +21,7 @@ import ml_collections
 from gan_jax import config as config_lib
 from gan_jax import objectives
 from gan_jax.core import optim
-from gan_jax.core.state import hparam_keys
+from gan_jax.core.state import ema_enabled, hparam_keys
 from gan_jax.tools.sweep.spec import finished
 
 
@@ -42,7 +42,8 @@ def program_signature(config: ml_collections.ConfigDict) -> str:
     for key in per_run_keys(config):
         flat.pop(key, None)
     switches = {"terms": sorted(t.name for t in objectives.active_terms(config)),
-                "augment": getattr(objectives.active_augment(config), "name", None), "ema": config.ema.decay > 0}
+                "augment": getattr(objectives.active_augment(config), "name", None),
+                "ema": (ema_enabled(config), config.ema.decay > 0)}
     return json.dumps({"config": flat, "switches": switches}, sort_keys=True, default=str)
 
 
