@@ -230,8 +230,13 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
 
 
 def load_module(path: str | pathlib.Path):
-    """Imports an experiment file (so one experiment can build on another)."""
-    file = pathlib.Path(path)
+    """Imports an experiment file (so one experiment can build on another). Its folder is importable
+    while it runs, so an experiment can import plugins that sit beside it (which register themselves)."""
+    import sys
+
+    file = pathlib.Path(path).resolve()
+    if str(file.parent) not in sys.path:
+        sys.path.append(str(file.parent))
     module_spec = importlib.util.spec_from_file_location(f"gan_jax_experiment_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
