@@ -60,12 +60,15 @@ def test_term_weight_follows_the_schedule_in_the_step():
     with_r1 = _linear_d_config(**{"reg.r1.weight": 0.8, "reg.r1.weight_end": 0.2, "schedule.steps": 20})
     without = _linear_d_config()
     g, d = build_models(with_r1.model, (2,))
+    runs = []
+    for c in (with_r1, without):
+        g_tx, d_tx = optim.make_optimizers(c)
+        runs.append((create_state(c, g, d, (2,), g_tx, d_tx), jax.jit(make_train_step(c, g, d, g_tx, d_tx))))
     for s in (0, 7, 20, 33):
         deltas = []
-        for c in (with_r1, without):
-            g_tx, d_tx = optim.make_optimizers(c)
-            state = create_state(c, g, d, (2,), g_tx, d_tx).replace(step=jnp.int32(s))
-            new, _ = jax.jit(make_train_step(c, g, d, g_tx, d_tx))(state, {"x": x})
+        for initial, step in runs:
+            state = initial.replace(step=jnp.int32(s))
+            new, _ = step(state, {"x": x})
             deltas.append(np.asarray(new.d.params["Dense_0"]["kernel"]) - np.asarray(state.d.params["Dense_0"]["kernel"]))
         w = np.asarray(state.d.params["Dense_0"]["kernel"])
         weight = _cosine(0.8, 0.2, s, 20)
