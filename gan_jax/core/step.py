@@ -93,7 +93,7 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
                     g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
                     axis_name: str | None = None, num_devices: int = 1, num_classes: int = 0,
                     due: frozenset[str] | None = None) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
-    """Builds `train_step(state, batch) -> (state, metrics)`.
+    """Builds `train_step(state, batch) -> (state, metrics)`, a pure, jittable function (see `TrainStep`).
 
     `batch["x"]` holds `n_critic` real batches, shape [n_critic, B, ...] (B per device under
     pmap), and `batch["label"]` their labels [n_critic, B] for class-conditional models. The G
@@ -102,69 +102,230 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
     reported values are averaged over devices and batch-norm statistics are those of the global
     batch. `due`: the lazy terms this program applies (None: decided inside the step).
     """
-    loss = objectives.get_loss(config.loss)
-    mean = objectives.global_mean(axis_name)
-    n_critic = config.n_critic
-    pack = config.pack
-    global_batch = config.batch_size
-    local_batch = global_batch // num_devices if axis_name else global_batch
-    use_ema = ema_enabled(config)
-    ema_by_half_life = config.ema.half_life_images > 0 or config.ema.half_life_images_end > 0
-    schedule_steps, schedule_kind = schedules.total_steps(config), config.schedule.kind
-    real_labels_for_fakes = config.model.get("fake_labels", "uniform") == "real"
-    conditioning = config.model.get("conditioning", "none")
-    conditional = conditioning != "none"
-    class_head = conditioning == "acgan"  # D returns (logits, class logits)
-    if conditional and num_classes < 2:
-        raise ConfigError(f"model.conditioning={conditioning!r} needs num_classes >= 2, got {num_classes}.")
-    dtype = compute_dtype(config.model)
-    terms = objectives.active_terms(config)
-    d_terms = [t for t in terms if t.d is not None]
-    g_terms = [t for t in terms if t.g is not None]
-    every = {t.name: t.settings(config).every for t in terms}
-    augment = objectives.active_augment(config)
-    check_objectives(config)
-    build_objective = objectives.G_OBJECTIVES.get(config.text.g_objective)
-    g_objective = build_objective(g_model, mean) if build_objective is not None else None
-    reuse = config.get("g_noise", "fresh") == "reuse"
+    step = TrainStep(config, g_model, d_model, g_tx, d_tx, axis_name, num_devices, num_classes, due)
 
-    def pmean(tree):
-        return jax.lax.pmean(tree, axis_name) if axis_name else tree
+    def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
+        return step(state, batch)
 
-    def per_sample(key, draw):
+    return train_step
+
+
+class TrainStep:
+    """One GAN step (see `make_train_step`); everything it holds is fixed when the program is built."""
+
+    def __init__(self, config, g_model, d_model, g_tx, d_tx, axis_name, num_devices, num_classes, due):
+        check_objectives(config)
+        self.config, self.g_model, self.d_model, self.g_tx, self.d_tx = config, g_model, d_model, g_tx, d_tx
+        self.axis_name, self.num_classes, self.due = axis_name, num_classes, due
+        self.loss = objectives.get_loss(config.loss)
+        self.mean = objectives.global_mean(axis_name)
+        self.global_batch = config.batch_size
+        self.local_batch = config.batch_size // num_devices if axis_name else config.batch_size
+        conditioning = config.model.get("conditioning", "none")
+        self.conditional = conditioning != "none"
+        self.class_head = conditioning == "acgan"  # D returns (logits, class logits)
+        if self.conditional and num_classes < 2:
+            raise ConfigError(f"model.conditioning={conditioning!r} needs num_classes >= 2, got {num_classes}.")
+        self.real_labels_for_fakes = config.model.get("fake_labels", "uniform") == "real"
+        self.dtype = compute_dtype(config.model)
+        terms = objectives.active_terms(config)
+        self.d_terms = [t for t in terms if t.d is not None]
+        self.g_terms = [t for t in terms if t.g is not None]
+        self.augment = objectives.active_augment(config)
+        build_objective = objectives.G_OBJECTIVES.get(config.text.g_objective)
+        self.g_objective = build_objective(g_model, self.mean) if build_objective is not None else None
+        self.reuse = config.get("g_noise", "fresh") == "reuse"
+        self.use_ema = ema_enabled(config)
+        self.ema_by_half_life = config.ema.half_life_images > 0 or config.ema.half_life_images_end > 0
+        self.schedule = (schedules.total_steps(config), config.schedule.kind)
+
+    # ------------------------------------------------------------------ the step
+
+    def __call__(self, state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
+        key = jax.random.fold_in(state.rng, state.step)
+        d_key, g_key = stream(key, "d"), stream(key, "g")
+        labels = batch.get("label") if self.conditional else None
+        hparams = schedules.scheduled(state.hparams, state.step, *self.schedule)
+        fakes, fake_labels, reused = self._critic_fakes(state.g, d_key, labels)
+        (d, terms_state, _, _, _), d_metrics = unrolled_scan(
+            self._d_update, (state.d, state.terms, d_key, hparams, state.step),
+            (batch["x"], labels, fakes, fake_labels, jnp.arange(self.config.n_critic)))
+        d_metrics = jax.tree.map(lambda v: v[-1], d_metrics)
+        g, g_metrics, terms_state = self._g_update(state, batch, labels, d, terms_state, hparams, g_key, reused)
+        g_ema = self._ema(g.params, state.g_ema, hparams) if self.use_ema else state.g_ema
+        new_state = state.replace(step=state.step + 1, g=g, d=d, g_ema=g_ema, terms=terms_state)
+        return new_state, self._pmean({**d_metrics, **g_metrics})
+
+    def _critic_fakes(self, g: TrainState, d_key, labels):
+        """The critic updates' fakes [n_critic, B, ...], their labels, and with g_noise="reuse" the last one's
+        pullback for the G update. All come from the same G (its running statistics move only in its own update)."""
+        fakes, fake_labels, reused = [], [], None
+        for i in range(self.config.n_critic):
+            real_labels = None if labels is None else labels[i]
+            if self.reuse and i == self.config.n_critic - 1:
+                def generate_from(params, i=i, real_labels=real_labels):
+                    fake, model_state, z, y = self._generate(params, g.model_state, stream(d_key, i), real_labels)
+                    return fake, (model_state, z, y)
+
+                fake, pullback, (g_model_state, z, y_fake) = jax.vjp(generate_from, g.params, has_aux=True)
+                reused = (fake, y_fake, z, pullback, g_model_state)
+            else:
+                fake, _, _, y_fake = self._generate(g.params, g.model_state, stream(d_key, i), real_labels)
+            fakes.append(fake)
+            fake_labels.append(y_fake)
+        return jnp.stack(fakes), jnp.stack(fake_labels) if self.conditional else None, reused
+
+    def _d_update(self, carry, inputs):
+        """One critic update (the body of the unrolled scan over n_critic)."""
+        d, terms_state, d_key, hparams, step = carry
+        x_real, y_real, fake, y_fake, i = inputs
+        key = stream(d_key, i)
+        index = step * self.config.n_critic + i
+        fake = jax.lax.stop_gradient(fake)
+        (d_loss, (metrics, model_state, terms_state)), grads = jax.value_and_grad(self._d_loss, has_aux=True)(
+            d.params, d.model_state, x_real, y_real, fake, y_fake, key, index, hparams, terms_state)
+        grads = self._pmean(grads)
+        d = _update(d, grads, self.d_tx, model_state)
+        metrics = {"d_loss": d_loss, "d_grad_norm": optax.tree.norm(grads), **metrics}
+        return (d, terms_state, d_key, hparams, step), self._pmean(metrics)
+
+    def _d_loss(self, params, model_state, x_real, y_real, fake, y_fake, key, index, hparams, terms_state):
+        """D's adversarial loss plus its active terms; aux: (metrics, D's model state, terms' state)."""
+        real_key, fake_key = stream(key, "augment", "real"), stream(key, "augment", "fake")
+        real_in = self._augment(real_key, x_real, hparams, terms_state)
+        fake_in = self._augment(fake_key, fake, hparams, terms_state)
+        real_logits, real_cls, model_state = self._discriminate(params, model_state, real_in, y_real)
+        fake_logits, fake_cls, model_state = self._discriminate(params, model_state, fake_in, y_fake)
+        total = self.loss.d(real_logits, fake_logits, self.mean)
+        metrics = {"d_adv": total, "d_real": self.mean(real_logits), "d_fake": self.mean(fake_logits)}
+
+        def critic(x, aug_key, labels):
+            return self._discriminate(params, model_state, self._augment(aug_key, x, hparams, terms_state), labels)[0]
+
+        fields = dict(
+            real=x_real, fake=fake, real_labels=y_real, fake_labels=y_fake, real_input=real_in, fake_input=fake_in,
+            real_logits=real_logits, fake_logits=fake_logits, real_class_logits=real_cls, fake_class_logits=fake_cls,
+            critic=lambda x: critic(x, real_key, y_real), fake_critic=lambda x: critic(x, fake_key, y_fake),
+            discriminate=lambda x, y: self._discriminate(params, model_state, x, y)[:2],
+            mean=self.mean, per_sample=self._per_sample, update=index)
+        for term in self.d_terms:
+            value, term_metrics, terms_state = self._term(term, term.d, DContext, fields, hparams, terms_state, key,
+                                                          index)
+            total = total + value
+            metrics.update(term_metrics)
+        augment = self.augment
+        if augment is not None and augment.observe is not None:
+            observed = augment.observe(augment.settings(self.config), _get(hparams, "augment", augment.name, {}),
+                                       _get(terms_state, "augment", augment.name),
+                                       jax.lax.stop_gradient(real_logits), self.mean, index)
+            terms_state = _set(terms_state, "augment", augment.name, observed)
+        return total, (metrics, model_state, terms_state)
+
+    def _g_update(self, state: GANState, batch, labels, d: TrainState, terms_state, hparams, g_key, reused):
+        """The generator update against the updated D; returns (G, metrics, terms' state)."""
+        g = state.g
+        real_logits = None
+        if self.loss.needs_real_in_g:
+            y_real = labels[-1] if self.conditional else None
+            real_in = self._augment(stream(g_key, "augment", "real"), batch["x"][-1], hparams, terms_state)
+            real_logits = jax.lax.stop_gradient(self._discriminate(d.params, d.model_state, real_in, y_real)[0])
+        context = (d, real_logits, hparams, g_key, state.step)
+
+        def g_loss_fn(params):
+            if self.g_objective is not None:  # text objectives that do not differentiate through D (REINFORCE, MLE)
+                z = _global_slice(sample_latent(stream(g_key, "z"), self.global_batch, self.config.model),
+                                  self.local_batch, self.axis_name)
+                critic = lambda x: apply_model(self.d_model, d.params, d.model_state,  # noqa: E731
+                                               pack_input(x, self.config.pack), True)[0]
+                g_loss, model_state = self.g_objective(params, g.model_state, z, batch["x"][-1], critic)
+                return g_loss, (model_state, {}, terms_state)
+            fake, model_state, z, y_fake = self._generate(params, g.model_state, g_key,
+                                                          None if labels is None else labels[-1])
+
+            def generate(z, y=None):
+                return apply_model(self.g_model, params, g.model_state, z, True, y, self.dtype)[0]
+
+            g_loss, (metrics, new_terms) = self._g_loss(fake, y_fake, z, generate, terms_state, *context)
+            return g_loss, (model_state, metrics, new_terms)
+
+        if reused is None:
+            (g_loss, (g_model_state, metrics, terms_state)), grads = jax.value_and_grad(
+                g_loss_fn, has_aux=True)(g.params)
+        else:  # chain rule through the kept pullback: no second G forward pass
+            fake, y_fake, z, pullback, g_model_state = reused
+            (g_loss, (metrics, terms_state)), fake_grad = jax.value_and_grad(self._g_loss, has_aux=True)(
+                fake, y_fake, z, None, terms_state, *context)
+            (grads,) = pullback(fake_grad)
+        grads = self._pmean(grads)
+        g = _update(g, grads, self.g_tx, g_model_state)
+        return g, {"g_loss": g_loss, "g_grad_norm": optax.tree.norm(grads), **metrics}, terms_state
+
+    def _g_loss(self, fake, y_fake, z, generate, terms_state, d, real_logits, hparams, g_key, step):
+        """G's adversarial loss of D on `fake` plus G's active terms; aux: (metrics, terms' state)."""
+        fake_in = self._augment(stream(g_key, "augment", "fake"), fake, hparams, terms_state)
+        fake_logits, fake_cls, _ = self._discriminate(d.params, d.model_state, fake_in, y_fake)
+        total = self.loss.g(real_logits, fake_logits, self.mean)
+        fields = dict(fake=fake, fake_labels=y_fake, fake_input=fake_in, fake_logits=fake_logits,
+                      fake_class_logits=fake_cls, real_logits=real_logits, z=z, generate=generate, mean=self.mean,
+                      per_sample=self._per_sample, step=step)
+        metrics = {}
+        for term in self.g_terms:
+            value, term_metrics, terms_state = self._term(term, term.g, GContext, fields, hparams, terms_state, g_key,
+                                                          step, prefix="g_")
+            total = total + value
+            metrics.update(term_metrics)
+        return total, (metrics, terms_state)
+
+    def _ema(self, g_params, g_ema, hparams):
+        if self.ema_by_half_life:  # the EMA's half-life in images (0 at the start of a schedule: G itself)
+            decay = 0.5 ** (self.global_batch / jnp.maximum(hparams["ema"]["half_life_images"], 1e-8))
+        else:
+            decay = hparams["ema"]["decay"]
+        return optax.incremental_update(g_params, g_ema, 1.0 - decay)
+
+    # ------------------------------------------------------------------ pieces
+
+    def _pmean(self, tree):
+        return jax.lax.pmean(tree, self.axis_name) if self.axis_name else tree
+
+    def _per_sample(self, key, draw):
         """This device's rows of `draw(key, global_batch)`: per-sample noise as one device would draw it."""
-        return _global_slice(draw(key, global_batch), local_batch, axis_name)
+        return _global_slice(draw(key, self.global_batch), self.local_batch, self.axis_name)
 
-    def augment_input(key, x, hparams, terms_state):
-        if augment is None:
+    def _augment(self, key, x, hparams, terms_state):
+        if self.augment is None:
             return x
-        return augment.apply(key, x, augment.settings(config), _get(hparams, "augment", augment.name, {}),
-                             _get(terms_state, "augment", augment.name))
+        name = self.augment.name
+        return self.augment.apply(key, x, self.augment.settings(self.config), _get(hparams, "augment", name, {}),
+                                  _get(terms_state, "augment", name))
 
-    def generate(params, model_state, key, train: bool, real_labels=None):
+    def _generate(self, params, model_state, key, real_labels=None):
         """(fake samples, G's model state, z, fake labels or None) for the global batch's draws. Conditional
         fakes take labels drawn uniformly, or with `model.fake_labels="real"` those of the real batch."""
-        z = _global_slice(sample_latent(stream(key, "z"), global_batch, config.model), local_batch, axis_name)
+        z = _global_slice(sample_latent(stream(key, "z"), self.global_batch, self.config.model), self.local_batch,
+                          self.axis_name)
         y = None
-        if conditional and real_labels_for_fakes:
+        if self.conditional and self.real_labels_for_fakes:
             y = real_labels
-        elif conditional:
-            y = per_sample(stream(key, "labels"), lambda k, n: jax.random.randint(k, (n,), 0, num_classes))
-        fake, model_state = apply_model(g_model, params, model_state, z, train, y, dtype)
+        elif self.conditional:
+            y = self._per_sample(stream(key, "labels"), lambda k, n: jax.random.randint(k, (n,), 0, self.num_classes))
+        fake, model_state = apply_model(self.g_model, params, model_state, z, True, y, self.dtype)
         return fake, model_state, z, y
 
-    def discriminate(params, model_state, x, y):
+    def _discriminate(self, params, model_state, x, y):
         """(logits, class logits or None, D's model state): D in training mode on x as given."""
-        out, model_state = apply_model(d_model, params, model_state, pack_input(x, pack), True, y, dtype)
-        logits, class_logits = out if class_head else (out, None)
+        out, model_state = apply_model(self.d_model, params, model_state, pack_input(x, self.config.pack), True, y,
+                                       self.dtype)
+        logits, class_logits = out if self.class_head else (out, None)
         return logits, class_logits, model_state
 
-    def apply_term(term, fn, context, fields: dict, hparams, terms_state, key, index, prefix: str = ""):
-        """(weighted value, metrics, terms_state) of one term at update `index` of its side."""
-        settings = term.settings(config)
+    def _term(self, term, fn, context, fields: dict, hparams, terms_state, key, index, prefix: str = ""):
+        """(weighted value, metrics, terms' state) of one term at update `index` of its side; lazy terms
+        (every = k) run on every k-th update with their weight times k, and report 0 in between."""
+        settings = term.settings(self.config)
         h = _get(hparams, "reg", term.name, {})
         own_state = _get(terms_state, "reg", term.name)
-        k = every[term.name]
+        k = settings.every
 
         def run():
             ctx = context(**fields, settings=settings, hparams=h, state=own_state, key=stream(key, term.name))
@@ -179,145 +340,13 @@ def make_train_step(config: ml_collections.ConfigDict, g_model: nn.Module, d_mod
 
         if k == 1:
             value, metrics, new_state = run()
-        elif due is not None:
-            value, metrics, new_state = run() if term.name in due else skip()
+        elif self.due is not None:
+            value, metrics, new_state = run() if term.name in self.due else skip()
         else:
             value, metrics, new_state = jax.lax.cond(index % k == 0, run, skip)
         if term.init_state is not None:
             terms_state = _set(terms_state, "reg", term.name, new_state)
         return value, metrics, terms_state
-
-    def d_update(carry, inputs):
-        d, terms_state, d_key, hparams, step = carry
-        x_real, y_real, fake, y_fake, i = inputs
-        key = stream(d_key, i)
-        index = step * n_critic + i
-        real_key, fake_key = stream(key, "augment", "real"), stream(key, "augment", "fake")
-        fake = jax.lax.stop_gradient(fake)
-
-        def d_loss_fn(params):
-            real_in = augment_input(real_key, x_real, hparams, terms_state)
-            fake_in = augment_input(fake_key, fake, hparams, terms_state)
-            real_logits, real_cls, model_state = discriminate(params, d.model_state, real_in, y_real)
-            fake_logits, fake_cls, model_state = discriminate(params, model_state, fake_in, y_fake)
-            adv = loss.d(real_logits, fake_logits, mean)
-            metrics = {"d_adv": adv, "d_real": mean(real_logits), "d_fake": mean(fake_logits)}
-            fields = dict(
-                real=x_real, fake=fake, real_labels=y_real, fake_labels=y_fake, real_input=real_in, fake_input=fake_in,
-                real_logits=real_logits, fake_logits=fake_logits, real_class_logits=real_cls, fake_class_logits=fake_cls,
-                critic=lambda x: discriminate(params, model_state, augment_input(real_key, x, hparams, terms_state),
-                                              y_real)[0],
-                fake_critic=lambda x: discriminate(params, model_state, augment_input(fake_key, x, hparams, terms_state),
-                                                   y_fake)[0],
-                discriminate=lambda x, y: discriminate(params, model_state, x, y)[:2],
-                mean=mean, per_sample=per_sample, update=index)
-            total, new_terms = adv, terms_state
-            for term in d_terms:
-                value, term_metrics, new_terms = apply_term(term, term.d, DContext, fields, hparams, new_terms, key,
-                                                            index)
-                total = total + value
-                metrics.update(term_metrics)
-            if augment is not None and augment.observe is not None:
-                observed = augment.observe(augment.settings(config), _get(hparams, "augment", augment.name, {}),
-                                           _get(new_terms, "augment", augment.name),
-                                           jax.lax.stop_gradient(real_logits), mean, index)
-                new_terms = _set(new_terms, "augment", augment.name, observed)
-            return total, (metrics, model_state, new_terms)
-
-        (d_loss, (metrics, model_state, terms_state)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d.params)
-        grads = pmean(grads)
-        d = _update(d, grads, d_tx, model_state)
-        metrics = {"d_loss": d_loss, "d_grad_norm": optax.tree.norm(grads), **metrics}
-        return (d, terms_state, d_key, hparams, step), pmean(metrics)
-
-    def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
-        key = jax.random.fold_in(state.rng, state.step)
-        d_key, g_key = stream(key, "d"), stream(key, "g")
-        labels = batch.get("label") if conditional else None
-        hparams = schedules.scheduled(state.hparams, state.step, schedule_steps, schedule_kind)
-        g = state.g
-        # The critic updates' fakes, all from the same G (its running statistics move only in
-        # its own update). With g_noise="reuse" the last one keeps G's pullback for the G update.
-        fakes, fake_ys, reused = [], [], None
-        for i in range(n_critic):
-            if reuse and i == n_critic - 1:
-                def generate_from(params, i=i):
-                    fake, model_state, z, y = generate(params, g.model_state, stream(d_key, i), train=True,
-                                                       real_labels=None if labels is None else labels[i])
-                    return fake, (model_state, z, y)
-
-                fake, pullback, (g_model_state, z, y_fake) = jax.vjp(generate_from, g.params, has_aux=True)
-                reused = (fake, y_fake, z, pullback, g_model_state)
-            else:
-                fake, _, _, y_fake = generate(g.params, g.model_state, stream(d_key, i), train=True,
-                                              real_labels=None if labels is None else labels[i])
-            fakes.append(fake)
-            fake_ys.append(y_fake)
-        y_fakes = jnp.stack(fake_ys) if conditional else None
-        (d, terms_state, _, _, _), d_metrics = unrolled_scan(
-            d_update, (state.d, state.terms, d_key, hparams, state.step),
-            (batch["x"], labels, jnp.stack(fakes), y_fakes, jnp.arange(n_critic)))
-        d_metrics = jax.tree.map(lambda v: v[-1], d_metrics)
-
-        fake_key = stream(g_key, "augment", "fake")
-        real_logits = None
-        if loss.needs_real_in_g:
-            y_real = labels[-1] if conditional else None
-            real_in = augment_input(stream(g_key, "augment", "real"), batch["x"][-1], hparams, terms_state)
-            real_logits = jax.lax.stop_gradient(discriminate(d.params, d.model_state, real_in, y_real)[0])
-
-        def adversarial_g_loss(fake, y_fake, z, generate_fn):
-            fake_in = augment_input(fake_key, fake, hparams, terms_state)
-            fake_logits, fake_cls, _ = discriminate(d.params, d.model_state, fake_in, y_fake)
-            total = loss.g(real_logits, fake_logits, mean)
-            fields = dict(fake=fake, fake_labels=y_fake, fake_input=fake_in, fake_logits=fake_logits,
-                          fake_class_logits=fake_cls, real_logits=real_logits, z=z, generate=generate_fn, mean=mean,
-                          per_sample=per_sample, step=state.step)
-            metrics, new_terms = {}, terms_state
-            for term in g_terms:
-                value, term_metrics, new_terms = apply_term(term, term.g, GContext, fields, hparams, new_terms,
-                                                            g_key, state.step, prefix="g_")
-                total = total + value
-                metrics.update(term_metrics)
-            return total, (metrics, new_terms)
-
-        def g_loss_fn(params):
-            if g_objective is not None:  # text objectives that do not differentiate through D (REINFORCE, MLE)
-                z = _global_slice(sample_latent(stream(g_key, "z"), global_batch, config.model), local_batch, axis_name)
-                critic = lambda x: apply_model(d_model, d.params, d.model_state, pack_input(x, pack), True)[0]  # noqa: E731
-                g_loss, model_state = g_objective(params, g.model_state, z, batch["x"][-1], critic)
-                return g_loss, (model_state, {}, terms_state)
-            fake, model_state, z, y_fake = generate(params, g.model_state, g_key, train=True,
-                                                    real_labels=None if labels is None else labels[-1])
-
-            def generate_fn(z, y=None):
-                return apply_model(g_model, params, g.model_state, z, True, y, dtype)[0]
-
-            g_loss, (metrics, new_terms) = adversarial_g_loss(fake, y_fake, z, generate_fn)
-            return g_loss, (model_state, metrics, new_terms)
-
-        if reused is None:
-            (g_loss, (g_model_state, g_metrics, terms_state)), grads = jax.value_and_grad(
-                g_loss_fn, has_aux=True)(g.params)
-        else:  # chain rule through the kept pullback: no second G forward pass
-            fake, y_fake, z, pullback, g_model_state = reused
-            (g_loss, (g_metrics, terms_state)), fake_grad = jax.value_and_grad(
-                adversarial_g_loss, has_aux=True)(fake, y_fake, z, None)
-            (grads,) = pullback(fake_grad)
-        grads = pmean(grads)
-        g = _update(g, grads, g_tx, g_model_state)
-        g_ema = state.g_ema
-        if use_ema:
-            if ema_by_half_life:  # the EMA's half-life in images (0 at the start of a schedule: G itself)
-                decay = 0.5 ** (global_batch / jnp.maximum(hparams["ema"]["half_life_images"], 1e-8))
-            else:
-                decay = hparams["ema"]["decay"]
-            g_ema = optax.incremental_update(g.params, g_ema, 1.0 - decay)
-        metrics = {**d_metrics, "g_loss": g_loss, "g_grad_norm": optax.tree.norm(grads), **g_metrics}
-        new_state = state.replace(step=state.step + 1, g=g, d=d, g_ema=g_ema, terms=terms_state)
-        return new_state, pmean(metrics)
-
-    return train_step
 
 
 def unrolled_scan(f: Callable, carry, xs):
