@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sample") -> int:
             return 0
         path = write_samples(pathlib.Path(args.workdir), args.num, pathlib.Path(args.out) if args.out else None,
                              args.format, args.checkpoint, not args.raw, args.seed)
-    except (SampleError, ValueError, FileNotFoundError) as e:
+    except (GanJaxError, ValueError, FileNotFoundError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
     print(f"Wrote {args.num} samples to {path}")
