@@ -4,6 +4,7 @@ D saw in the loss (the fake batch with its own augmentation draw), and its weigh
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gan_jax import config as config_lib
 from gan_jax.core import optim
@@ -30,6 +31,7 @@ def _setup(bcr_weight=1.5):
     return c, g, d, g_tx, d_tx, create_state(c, g, d, SHAPE, g_tx, d_tx)
 
 
+@pytest.mark.slow
 def test_bcr_by_hand_with_diffaugment():
     c, g, d, g_tx, d_tx, state = _setup()
     x = jax.random.uniform(jax.random.key(7), (1, c.batch_size) + SHAPE, minval=-1, maxval=1)
@@ -61,6 +63,7 @@ def test_bcr_by_hand_with_diffaugment():
     assert abs(wrong - expected) > 1e-3 * abs(expected)
 
 
+@pytest.mark.slow
 def test_bcr_weight_comes_from_the_state():
     """A step built for weight 1.5 run on a state holding 4.0 gives the step built for 4.0: sweepable by vmap."""
     c, g, d, g_tx, d_tx, state = _setup(1.5)

@@ -13,6 +13,7 @@ TORCH_COUNTS = {"seed_mlp": (130_576, 117_121), "dcgan_mnist": (778_305, 138_561
 BATCH_AND_ADAM = {"seed_mlp": (64, 2e-4, 0.5), "dcgan_mnist": (64, 2e-4, 0.5), "toy_pacgan": (100, 1e-4, 0.8)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", benchmark.TORCH_ARCHS)
 def test_benchmark_configs_are_the_reference_setups(arch):
     config = benchmark._config(arch, {})
@@ -27,6 +28,7 @@ def test_benchmark_configs_are_the_reference_setups(arch):
     assert config.loss == "non_saturating" and config.n_critic == 1 and config.pack == 1
 
 
+@pytest.mark.slow
 def test_measure_reports_a_consistent_row():
     row = benchmark.measure("seed_mlp", 0.3, 2, {"steps_per_dispatch": "4"})
     assert row["steps_per_dispatch"] == 4 and row["steps"] % 4 == 0 and row["steps"] >= 4

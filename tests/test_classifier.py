@@ -27,6 +27,7 @@ def trained():
     return classifier.MNISTClassifier(params, {"name": "toy_cnn", "test_accuracy": 1.0})
 
 
+@pytest.mark.slow
 def test_trains_and_round_trips_through_orbax(trained, tmp_path):
     x, y = _toy_digits(300, seed=1)
     assert trained.accuracy(x, y) > 0.97
@@ -117,6 +118,7 @@ def test_parse_metrics():
         suite.parse_metrics("fdi")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("_mocked_download")
 def test_stacked_mnist_source_and_experiment():
     import tensorflow_datasets as tfds

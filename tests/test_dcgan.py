@@ -60,6 +60,7 @@ def test_dcgan_mnist_matches_the_pytorch_reference_counts():
     assert EXPECTED[28] == (778_305, 138_561)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", [28, 32, 64])
 def test_shapes_and_parameter_counts(side):
     gv, dv, x, logits = _init(SHAPES[side])
@@ -69,6 +70,7 @@ def test_shapes_and_parameter_counts(side):
     assert (count_params(gv["params"]), count_params(dv["params"])) == EXPECTED[side]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["subpixel", "resize_conv", "conv_transpose_direct"])
 def test_upsampling_options_give_images(kind):
     gv, _, x, _ = _init((32, 32, 3), kind)

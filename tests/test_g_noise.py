@@ -62,6 +62,7 @@ def _reference(c, g, d, state, x):
     return gp_new, gen(gp, z_g)[1], dp
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("g_noise", ["fresh", "reuse"])
 def test_generator_update_matches_jax_grad_on_the_documented_noise(g_noise):
     c, g, d, step, state = _setup(g_noise)
@@ -73,6 +74,7 @@ def test_generator_update_matches_jax_grad_on_the_documented_noise(g_noise):
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("r1_every", [1, 2, 3])
 def test_r1_and_lazy_r1_match_jax_grad(r1_every):
     """R1 at weight 0.7, every D update or every 2nd / 3rd: two steps of 2 D updates each, so the
@@ -88,6 +90,7 @@ def test_r1_and_lazy_r1_match_jax_grad(r1_every):
     assert (float(metrics["r1"]) > 0) == (r1_every != 2)
 
 
+@pytest.mark.slow
 def test_host_scheduled_lazy_r1_matches_jax_grad():
     """One D update a step: the train loop's two programs (with and without R1), picked by
     due_at, give the hand-computed steps (R1 at steps 0 and 3 of 0-4 for k = 3)."""
@@ -105,6 +108,7 @@ def test_host_scheduled_lazy_r1_matches_jax_grad():
         assert (float(metrics["r1"]) > 0) == bool(due_at(lazy, t))
 
 
+@pytest.mark.slow
 def test_the_two_modes_train_differently_and_reuse_needs_an_adversarial_objective():
     outs = []
     for mode in ("fresh", "reuse"):

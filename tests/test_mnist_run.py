@@ -14,6 +14,7 @@ from gan_jax.loop.trainer import train_and_evaluate
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("_mocked_download")
 def test_seed_mlp_mnist_runs_on_mock_data(tmp_path):
     config = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "seed_mlp_mnist.py") + ":runlocal")

@@ -61,6 +61,7 @@ def test_fourier_features_match_numpy_and_stay_fixed():
     assert not np.any(np.asarray(grad["params"]["B"]))  # never trained
 
 
+@pytest.mark.slow
 def test_generator_fourier_features_feed_its_first_layer():
     import numpy as np
 
@@ -88,6 +89,7 @@ def test_generator_fourier_features_feed_its_first_layer():
     assert np.any(np.asarray(grad["Dense_0"]["kernel"][2:]))  # the features reach the first layer
 
 
+@pytest.mark.slow
 def test_packed_discriminator_gives_each_sample_the_same_fourier_features():
     import numpy as np
 
@@ -142,6 +144,7 @@ def test_max_along_matches_numpy_values_and_subgradient():
     assert float(out) == pytest.approx(float(np.sum(w * x.max(-1))), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_max_along_second_order_gradient_matches_jnp_max():
     """WGAN-GP and R1 differentiate the input gradient of a maxout D with respect to its weights."""
     import numpy as np

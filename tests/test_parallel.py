@@ -42,6 +42,7 @@ def _assert_close(a, b, atol):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=atol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["pmap", "jit"])
 @pytest.mark.parametrize("loss,gp", [("non_saturating", 0.0), ("relativistic", 1.0)])
 def test_parallel_modes_match_single_device(mode, loss, gp):
@@ -62,6 +63,7 @@ def test_parallel_modes_match_single_device(mode, loss, gp):
     assert int(state.step) == 3
 
 
+@pytest.mark.slow
 def test_pmap_with_adam_agrees_to_learning_rate_scale():
     config = _config(optim=dict(g_lr=1e-3, d_lr=1e-3))
     x = np.random.default_rng(1).normal(size=(1, config.n_critic, config.batch_size, 2)).astype(np.float32)

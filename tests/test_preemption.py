@@ -56,6 +56,7 @@ def _finish(workdir, cfg, **kwargs):
     return train_and_evaluate(cfg, workdir, progress=False, **kwargs)
 
 
+@pytest.mark.slow
 def test_sigterm_and_sigint_stop_cleanly_and_the_same_command_resumes(tmp_path, cache_dir):
     workdir = tmp_path / "run"
     # Never finishes by itself; checkpoints only when asked to stop (and at the end).
@@ -117,6 +118,7 @@ sys.exit(train_main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_sigkill_anywhere_loses_only_steps_since_the_last_checkpoint(tmp_path, cache_dir):
     workdir = tmp_path / "run"
     settings = dict(num_steps=40, ckpt_every_steps=2, eval_every_steps=10**6)

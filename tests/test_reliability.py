@@ -42,6 +42,7 @@ def _files(step_dir: pathlib.Path, under: str):
     return sorted(p for p in (step_dir / under).rglob("*") if p.is_file() and p.stat().st_size > 0)
 
 
+@pytest.mark.slow
 def test_damaged_checkpoints_fall_back_to_the_newest_intact_one(tmp_path, caplog):
     cfg8 = rh.config(num_steps=8, ckpt_every_steps=2, eval_every_steps=100, keep_checkpoints=5)
     cfg12 = rh.config(num_steps=12, ckpt_every_steps=2, eval_every_steps=100, keep_checkpoints=5)
@@ -291,6 +292,7 @@ def test_check_helpers():
 
 # ---- determinism -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_same_config_and_seed_are_bitwise_equal(tmp_path):
     cfg = rh.config(num_steps=6, ckpt_every_steps=6, eval_every_steps=100)
     _run(tmp_path / "a", cfg)
@@ -302,6 +304,7 @@ def test_same_config_and_seed_are_bitwise_equal(tmp_path):
     assert not np.array_equal(jax.tree.leaves(a.g.params)[0], jax.tree.leaves(c.g.params)[0])
 
 
+@pytest.mark.slow
 def test_pmap_on_one_and_four_devices_agree():
     from gan_jax.core import optim
     from gan_jax.core.parallel import Runner
@@ -330,6 +333,7 @@ def test_pmap_on_one_and_four_devices_agree():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first,second", [("pmap", "none"), ("none", "pmap")])
 def test_checkpoint_moves_between_device_counts(tmp_path, first, second):
     common = dict(ckpt_every_steps=4, eval_every_steps=100, optim__name="sgd", optim__g_lr=0.01,

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gan_jax import config as config_lib
 from gan_jax import objectives
@@ -33,6 +34,7 @@ def test_rpgan_pairs_within_the_batch():
     assert abs(float(loss.d(real, fake[::-1], jnp.mean)) - paired) > 1.0
 
 
+@pytest.mark.slow
 def test_rpgan_is_selected_by_config_loss():
     c = config_lib.load_config("grid25:runlocal,loss=rpgan")
     config_lib.validate(c, 1)

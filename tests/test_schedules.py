@@ -53,6 +53,7 @@ def _linear_d_config(**changes):
     return c
 
 
+@pytest.mark.slow
 def test_term_weight_follows_the_schedule_in_the_step():
     """R1 of a linear D is 0.5 |w|^2 whatever the data, so D's update at step s differs from the update
     without R1 by exactly -lr * weight(s) * w."""

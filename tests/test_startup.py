@@ -4,13 +4,14 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from gan_jax.loop.trainer import process_age_sec
 from gan_jax.tools import startup
 
 PROGRAM = textwrap.dedent("""
     import time, jax, jax.numpy as jnp
-    from gan_jax.loop.trainer import process_age_sec
-from gan_jax.tools import startup
+    from gan_jax.tools import startup
     path = startup.enable_compilation_cache()
     print("dir", path)
     f = jax.jit(lambda x: jnp.sin(x) @ x.T + 1.0)
@@ -22,6 +23,7 @@ def _run(env):
     return subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True, check=True)
 
 
+@pytest.mark.slow
 def test_cache_fills_the_configured_directory_and_can_be_switched_off(tmp_path, monkeypatch):
     import os
 

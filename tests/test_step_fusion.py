@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gan_jax import config as config_lib
 from gan_jax.core import optim
@@ -56,6 +57,7 @@ def _convs_in_loops(jaxpr, in_loop=False):
     return count
 
 
+@pytest.mark.slow
 def test_single_dispatch_step_has_no_conv_in_a_loop():
     step, state, batch = _dcgan_step(n_critic=2)
     jaxpr = jax.make_jaxpr(step)(state, batch).jaxpr
@@ -66,6 +68,7 @@ def test_single_dispatch_step_has_no_conv_in_a_loop():
     assert _convs_in_loops(looped) > 0
 
 
+@pytest.mark.slow
 def test_fused_steps_equal_plain_steps_in_sequence():
     c = config_lib.default_config()
     c.batch_size, c.n_critic, c.model.g_width, c.model.d_width = 8, 2, 16, 16

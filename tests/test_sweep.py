@@ -72,6 +72,7 @@ def _tiny_experiment(tmp_path) -> pathlib.Path:
     return exp
 
 
+@pytest.mark.slow
 def test_local_sweep_runs_resumes_and_reports(tmp_path):
     exp = _tiny_experiment(tmp_path)
     cmd = [sys.executable, "-m", "gan_jax", "sweep", "--config", str(exp), "--workdir", str(tmp_path / "s"),
@@ -96,6 +97,7 @@ def test_local_sweep_runs_resumes_and_reports(tmp_path):
     assert (tmp_path / "s" / "report.csv").read_text().startswith("loss,runs,eval/high_quality")
 
 
+@pytest.mark.slow
 def test_ray_mode_runs_the_sweep_on_a_local_ray_instance(tmp_path):
     pytest.importorskip("ray")
     exp = _tiny_experiment(tmp_path)
@@ -130,6 +132,7 @@ def test_slurm_mode_writes_a_job_array(tmp_path):
     assert "#SBATCH --array=0-7" in script and "run-one" in script
 
 
+@pytest.mark.slow
 def test_vmap_mode_matches_runs_made_one_by_one(tmp_path):
     """4 runs (2 seeds x 2 learning rates) stacked and vmapped == the same 4 runs trained separately.
 
@@ -192,6 +195,7 @@ def test_vmap_mode_matches_runs_made_one_by_one(tmp_path):
         assert json.loads((pathlib.Path(entry["workdir"]) / "summary.json").read_text())["step"] == 20
 
 
+@pytest.mark.slow
 def test_vmap_step_with_fourier_features_matches_one_step():
     """One step of the default grid25 step (Fourier-feature D, GP, 2 critic steps), vmapped over
     two runs with different seeds, equals the same step run on each state alone (rounding level)."""
@@ -224,6 +228,7 @@ def test_vmap_step_with_fourier_features_matches_one_step():
             np.testing.assert_allclose(np.asarray(y)[i], x, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sweep_benchmark_times_both_modes_and_compares_every_run(tmp_path):
     """scripts/benchmark_sweep.py end to end on two 6-step SGD runs: both wall times, both modes'
     metrics for each run, and final parameters that agree to rounding level (SGD, see above)."""
@@ -259,6 +264,7 @@ def _state_leaves(workdir, step, config):
     return [np.asarray(x) for x in jax.tree.leaves((state.g.params, state.d.params, state.g.opt_state))], meta
 
 
+@pytest.mark.slow
 def test_vmap_sweep_stops_on_sigterm_resumes_exactly_and_locks_its_directory(tmp_path):
     """The vmap sweep runs through the training loop: SIGTERM checkpoints every run of the group at
     one step and exits 0; a second sweep on the directory is refused while the first runs; rerunning

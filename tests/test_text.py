@@ -150,6 +150,7 @@ print(hashlib.sha256(np.ascontiguousarray(x).tobytes() + p['w'].tobytes()).hexdi
 """
 
 
+@pytest.mark.slow
 def test_oracle_identical_across_runs():
     digests = {subprocess.run([sys.executable, "-c", _ORACLE_DIGEST], capture_output=True, text=True, check=True,
                               env={"JAX_PLATFORMS": "cpu", "PATH": ""}).stdout.strip() for _ in range(2)}
@@ -164,6 +165,7 @@ GENERATORS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", GENERATORS)
 def test_gumbel_rows_sum_to_one_and_harden_as_beta_grows(make):
     g = make(beta_max=1000.0, beta_anneal="linear", anneal_steps=100)
@@ -190,6 +192,7 @@ def test_beta_anneal_values():
     assert float(text_models.beta_at(jnp.int32(5), 101.0, "linear", 10)) == pytest.approx(51.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", GENERATORS)
 def test_teacher_forcing_is_causal_and_normalised(make):
     g = make()
@@ -207,6 +210,7 @@ def test_teacher_forcing_is_causal_and_normalised(make):
     assert np.exp(first).sum() == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_discriminator_ids_equal_one_hot():
     d = text_models.RelGANDiscriminator(num_rep=3, emb_dim=4, num_filters=5)
     ids = np.random.default_rng(0).integers(0, 20, (4, 6))
@@ -233,6 +237,7 @@ def test_window_conv_matches_numpy_valid_convolution(window):
     np.testing.assert_allclose(np.asarray(conv.apply(variables, x)), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", GENERATORS)
 def test_gradient_flows_from_d_loss_to_every_generator_parameter(make):
     g = make(beta_max=10.0)
@@ -252,6 +257,7 @@ def test_gradient_flows_from_d_loss_to_every_generator_parameter(make):
     assert all(np.isfinite(v) and v > 0 for v in norms.values()), norms
 
 
+@pytest.mark.slow
 def test_reinforce_and_mle_objectives():
     g = text_models.LSTMGenerator(20, 6, emb_dim=8, hidden_dim=8, hard=True)
     z = jax.random.normal(jax.random.key(0), (8, 2))
@@ -294,6 +300,7 @@ def _tiny_text_config(tmp_path, **text):
     return c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["adversarial", "reinforce", "mle"])
 def test_text_run_end_to_end(tmp_path, objective):
     from gan_jax.data import tokenizer as tokenizer_lib
@@ -323,6 +330,7 @@ def test_reinforce_needs_hard_samples():
         config_lib.validate(c, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["adversarial", "reinforce"])
 def test_text_step_under_pmap_matches_single_device(objective):
     from gan_jax.core import optim

@@ -45,6 +45,7 @@ def _final_params(workdir, config):
     return jax.device_get(state), meta
 
 
+@pytest.mark.slow
 def test_outputs_of_a_run(tmp_path):
     config = tiny_config()
     summary = train_and_evaluate(config, tmp_path, progress=False)
@@ -63,6 +64,7 @@ def test_outputs_of_a_run(tmp_path):
     assert int(state.step) == 8 and meta["data_position"] == 8 * 2  # n_critic batches per step
 
 
+@pytest.mark.slow
 def test_resume_is_bitwise_exact(tmp_path):
     # The main job's recipe (decaying learning rate, gradient penalty, Fourier features in G and D).
     straight = tiny_config()
@@ -83,6 +85,7 @@ def test_resume_is_bitwise_exact(tmp_path):
     assert steps == [2, 4, 6, 8]
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_run_does_no_training(tmp_path):
     config = tiny_config()
     first = train_and_evaluate(config, tmp_path, progress=False)
@@ -91,12 +94,14 @@ def test_rerunning_a_finished_run_does_no_training(tmp_path):
     assert again["metrics"]["eval/modes"] == first["metrics"]["eval/modes"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_config(tmp_path):
     train_and_evaluate(tiny_config(), tmp_path, progress=False)
     with pytest.raises(config_lib.ConfigError, match="optim.d_lr"):
         train_and_evaluate(tiny_config(optim=dict(d_lr=3e-4)), tmp_path, progress=False)
 
 
+@pytest.mark.slow
 def test_step_compiles_once(tmp_path):
     from gan_jax.core import optim
     from gan_jax.core.parallel import Runner
@@ -118,6 +123,7 @@ def test_step_compiles_once(tmp_path):
     assert int(state.step) == 8
 
 
+@pytest.mark.slow
 def test_cli_runs_an_experiment_and_prints_the_table(tmp_path, capsys):
     from gan_jax.tools.cli import main
 
@@ -129,6 +135,7 @@ def test_cli_runs_an_experiment_and_prints_the_table(tmp_path, capsys):
     assert (tmp_path / "summary.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", ["pmap", "jit"])
 def test_parallel_run_end_to_end_and_resume(tmp_path, parallel):
     config = tiny_config(parallel=parallel, batch_size=32, pack=2)

@@ -60,6 +60,7 @@ def _wandb_history(path) -> list[dict]:
     return records
 
 
+@pytest.mark.slow
 def test_training_logs_the_same_scalars_to_wandb_offline(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     from gan_jax.loop.trainer import train_and_evaluate
