@@ -217,8 +217,11 @@ class TrainStep:
         if augment is not None and augment.observe is not None:
             observed = augment.observe(augment.settings(self.config), _get(hparams, "augment", augment.name, {}),
                                        _get(terms_state, "augment", augment.name),
-                                       jax.lax.stop_gradient(real_logits), self.mean, index)
+                                       jax.lax.stop_gradient(real_logits), self.mean, index, total=self._total,
+                                       batch=self.global_batch)
             terms_state = _set(terms_state, "augment", augment.name, observed)
+        if augment is not None and augment.metrics is not None:
+            metrics.update(augment.metrics(_get(terms_state, "augment", augment.name)))
         return total, (metrics, model_state, terms_state)
 
     def _g_update(self, state: GANState, batch, labels, d: TrainState, terms_state, hparams, g_key, reused):
@@ -287,6 +290,10 @@ class TrainStep:
 
     def _pmean(self, tree):
         return jax.lax.pmean(tree, self.axis_name) if self.axis_name else tree
+
+    def _total(self, x):
+        """The sum of `x` over the global batch (over every device under pmap)."""
+        return jax.lax.psum(jnp.sum(x), self.axis_name) if self.axis_name else jnp.sum(x)
 
     def _per_sample(self, key, draw):
         """This device's rows of `draw(key, global_batch)`: per-sample noise as one device would draw it."""

@@ -184,8 +184,10 @@ class Augment:
     """An augmentation of every D input: `apply(key, x, settings, hparams, state) -> x`,
     differentiable in x (`settings`: the sub-dict `augment.<name>`, whose defaults `config` holds).
 
-    `observe(settings, hparams, state, real_logits, mean, update)` (optional) returns the new state
-    after a D update (ADA's adaptive probability).
+    `observe(settings, hparams, state, real_logits, mean, update, *, total, batch)` (optional) returns
+    the new state after a D update (ADA's adaptive probability); `total(x)` sums `x` over the global
+    batch (exactly, on every parallel mode) and `batch` is the global batch size. `metrics(state)`
+    (optional) gives values to log with D's metrics.
     """
 
     name: str
@@ -196,6 +198,7 @@ class Augment:
     validate: ConfigCheck | None = None
     init_state: Callable[[Any], Any] | None = None
     observe: Callable[..., Any] | None = None
+    metrics: Callable[[Any], dict] | None = None
 
     def settings(self, config) -> Any:
         return config.augment[self.name]
@@ -205,9 +208,9 @@ AUGMENTS: Registry[Augment] = Registry("augmentation", "augment", PACKAGES)
 
 
 def register_augment(name: str, *, apply, active, config=None, hparams=(), validate=None, init_state=None,
-                     observe=None) -> Augment:
+                     observe=None, metrics=None) -> Augment:
     return AUGMENTS.register(name, Augment(name, apply, active, dict(config or {}), tuple(hparams), validate,
-                                           init_state, observe))
+                                           init_state, observe, metrics))
 
 
 def active_augment(config) -> Augment | None:
