@@ -40,7 +40,12 @@ ARCHS = {
     "sngan_cifar": ("cifar10_sngan.py", {}, (32, 32, 3)),
     # The main job's step as trained (experiments/grid25.py: Fourier features, WGAN-GP, n_critic 2, batch 400).
     "grid25": ("grid25.py", {}, (2,)),
+    # R3GAN's CIFAR-10 preset step as trained (experiments/cifar10_r3gan.py: class-conditional, batch 512,
+    # RpGAN + R1 + R2, ADA); sized for an accelerator.
+    "r3gan_cifar": ("cifar10_r3gan.py", {}, (32, 32, 3)),
 }
+# Class counts of the arches whose experiment is class-conditional: their random batches get random labels.
+ARCH_CLASSES = {"r3gan_cifar": 10}
 # `--arch all`: BENCHMARKS.md section 2's architectures, the ones the PyTorch reference implements.
 TORCH_ARCHS = ("seed_mlp", "dcgan_mnist", "toy_pacgan")
 
@@ -165,17 +170,21 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     startup.enable_compilation_cache()
     config = _config(arch, overrides)
     shape = ARCHS[arch][2]
+    num_classes = ARCH_CLASSES.get(arch) if config.model.get("conditioning", "none") != "none" else None
     setup = build_run(config, DataSpec(f"random:{arch}", shape, "image" if len(shape) == 3 else "points",
-                                       config.batch_size))
+                                       config.batch_size, num_classes))
     g_params, d_params = count_params(setup.state.g.params), count_params(setup.state.d.params)
     k, batch_size = config.steps_per_dispatch, config.batch_size
     # Random real data, fixed on the device, like the PyTorch reference: the step alone is timed.
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (k, config.n_critic, batch_size) + shape).astype(np.float32)
+    real = {"x": x}
+    if num_classes:
+        real["label"] = rng.integers(0, num_classes, (k, config.n_critic, batch_size)).astype(np.int32)
     device = jax.devices()[0]
     # The programs training dispatches, built by the loop's own setup (lazy terms: one per set of due terms).
     program_at = runners(setup, [device])
-    batch = program_at(0).put_batch({"x": x})
+    batch = program_at(0).put_batch(real)
     state = program_at(0).put_state(setup.state)
     lazy = lazy_terms(config)
     period = math.lcm(*lazy.values()) if lazy else 1
