@@ -9,6 +9,11 @@ then logging, evaluation, the checkpoint and the progress bar.
 
 An action works on the trainer's runs (`trainer.runs`): one for `train`, R for a stacked vmap
 group, each with its own config, workdir, writer and checkpointer.
+
+With several processes every process runs every action at the same ticks (their device work
+and collectives stay in step); the writers of processes other than 0 write nothing, evaluation
+runs on process 0 alone (on its copy of the replicated state), checkpoints are written by all
+of them together, and the divergence guard's decision is the same everywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any, Callable
 import jax
 
 from gan_jax.errors import DivergenceError
-from gan_jax.loop import runguard
+from gan_jax.loop import distributed, runguard
 
 
 def crossed(before: int, after: int, every: int) -> bool:
@@ -86,7 +91,7 @@ class LogMetrics(Action):
 
 
 class Evaluate(Action):
-    """Each run's periodic evaluation (`evaluate(run, host_state, step) -> {"eval/...": value}`)."""
+    """Each run's periodic evaluation (`evaluate(run, host_state, step) -> {"eval/...": value}`), on process 0."""
 
     syncs = True
 
@@ -100,9 +105,11 @@ class Evaluate(Action):
     def __call__(self, trainer, tick):
         if not self.is_due(tick):
             return
-        for run, state in zip(trainer.runs, trainer.host_states()):
-            run.last_eval = self.evaluate(run, state, tick.step)
-            run.writer.write_scalars(tick.step, run.last_eval)
+        states = trainer.host_states()  # on every process: a stack spread over processes gathers here
+        if trainer.primary:
+            for run, state in zip(trainer.runs, states):
+                run.last_eval = self.evaluate(run, state, tick.step)
+                run.writer.write_scalars(tick.step, run.last_eval)
         trainer.bar.update(tick.step, dict(trainer.runs[0].last_eval))
         trainer.reset_timer(tick.step)
 
@@ -155,10 +162,13 @@ class DivergenceGuard(Action):
         if not any(a.syncs and a.is_due(tick) for a in trainer.actions):
             return
         bad = self.watch.pull()
-        if not any(bad):
+        # The metrics are replicated, so every process finds the same; agreeing makes it certain.
+        agreed = distributed.agree_max([bool(b) for b in bad])
+        if not agreed.any():
             return
-        diverged = [i for i, b in enumerate(bad) if b]
-        described = [runguard.describe_divergence(bad[i], self.k)[1] for i in diverged]
+        diverged = [i for i, b in enumerate(agreed) if b]
+        described = [runguard.describe_divergence(bad[i], self.k)[1] if bad[i] else
+                     "non-finite metrics on another process" for i in diverged]
         what = "; ".join(f"{trainer.runs[i].name}: {d}" if len(trainer.runs) > 1 else d
                          for i, d in zip(diverged, described))
         good = trainer.runs[0].checkpointer.latest_step()
@@ -173,8 +183,9 @@ class DivergenceGuard(Action):
         self.rollbacks += 1
         step = trainer.restore(scale={i: self.lr_factor for i in diverged})
         self.watch.reset()
-        trainer.bar.write(f"gan_jax: {what}; rolled back to step {step} and continuing with the learning rates "
-                          f"x{self.lr_factor:g} (rollback {self.rollbacks} of at most {self.max_rollbacks}).")
+        if trainer.primary:
+            trainer.bar.write(f"gan_jax: {what}; rolled back to step {step} and continuing with the learning rates "
+                              f"x{self.lr_factor:g} (rollback {self.rollbacks} of at most {self.max_rollbacks}).")
         return True
 
 

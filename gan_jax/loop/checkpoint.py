@@ -3,6 +3,13 @@
 Orbax writes a step into a temporary directory and renames it when complete, so a killed
 save never looks like a checkpoint. Each checkpoint also stores a SHA-256 of its state, so
 damaged files are caught on restore, and `restore_latest` falls back to the newest intact one.
+
+With several processes (`jax.distributed`) every process makes the same calls: Orbax's
+multi-process path writes the replicated (host-side) state once, from process 0, into the
+temporary directory, and renames it after a barrier; every process reads the whole state
+back, so the checkpoint restores under any number of processes and devices. The workdir must
+then be on storage every process sees (NFS, a mounted bucket). Which checkpoint is intact is
+agreed: a step that any process cannot read is skipped by all.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import orbax.checkpoint as ocp
 
 from gan_jax.core.state import GANState
 from gan_jax.errors import CheckpointError
+from gan_jax.loop import distributed
 
 log = logging.getLogger("gan_jax")
 
@@ -89,10 +97,13 @@ class Checkpointer:
         """
         failures = []
         for step in sorted(self.all_steps(), reverse=True):
+            why = None
             try:
                 state, meta = self.restore(step, like)
             except Exception as e:  # orbax, tensorstore and json report damage with many exception types
-                failures.append((step, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"))
+                why = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            if distributed.agree_max(why is not None):  # unreadable on any process: skipped by all
+                failures.append((step, why or "unreadable on another process"))
                 log.warning("Checkpoint step %d in %s is unreadable (%s).", step, self.directory, failures[-1][1])
                 continue
             if failures:
@@ -118,12 +129,15 @@ class Checkpointer:
         return self.directory.parent / "checkpoints_unreadable"
 
     def _move_aside(self, steps: list[int]) -> None:
-        self.unreadable_dir.mkdir(exist_ok=True)
-        for step in steps:
-            target = self.unreadable_dir / str(step)
-            if target.exists():
-                target = self.unreadable_dir / f"{step}.{len(list(self.unreadable_dir.iterdir()))}"
-            shutil.move(str(self.directory / str(step)), str(target))
+        def move():  # process 0 alone; the others wait for it
+            self.unreadable_dir.mkdir(exist_ok=True)
+            for step in steps:
+                target = self.unreadable_dir / str(step)
+                if target.exists():
+                    target = self.unreadable_dir / f"{step}.{len(list(self.unreadable_dir.iterdir()))}"
+                shutil.move(str(self.directory / str(step)), str(target))
+
+        distributed.on_primary(move, "checkpoints_aside")
         self.manager.reload()
 
     def close(self) -> None:

@@ -88,15 +88,17 @@ def step_builder(setup: RunSetup) -> Callable[[str | None, int, frozenset | None
     return build
 
 
-def runners(setup: RunSetup, devices: Sequence | None = None, num_runs: int | None = None) -> Callable[[int], Any]:
-    """`runner_at(step)`: the Runner (or, with `num_runs`, the StackedRunner) to dispatch at `step`;
-    with lazy terms scheduled on the host, one per set of due terms (see `core.step.programs_at`)."""
+def runners(setup: RunSetup, devices: Sequence | None = None, num_runs: int | None = None,
+            devices_per_run: int = 1) -> Callable[[int], Any]:
+    """`runner_at(step)`: the Runner (or, with `num_runs`, the StackedRunner over `devices`, each run's
+    batch split over `devices_per_run` of them) to dispatch at `step`; with lazy terms scheduled on
+    the host, one per set of due terms (see `core.step.programs_at`)."""
     build = step_builder(setup)
 
     def make(due):
         step = functools.partial(build, due=due)
         if num_runs is not None:
-            return StackedRunner(step, num_runs, devices)
+            return StackedRunner(step, num_runs, devices, devices_per_run)
         return Runner(setup.config.parallel, step, devices)
 
     return programs_at(setup.config, make)

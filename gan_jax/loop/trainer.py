@@ -7,6 +7,16 @@ dispatches chunks of `steps_per_dispatch` steps, loading the next chunk of batch
 background thread, and after each chunk calls the actions (`loop.actions`: divergence guard,
 log, evaluate, checkpoint, progress). SIGTERM / SIGINT stop it after the current chunk with a
 checkpoint of every run; `summary.json` is written (atomically) only when a run finishes.
+
+Under `jax.distributed` (several processes, see `loop.distributed`) every process runs this same
+loop on its own rows of the global batch. Process 0 alone takes the workdir lock, writes
+config.json, metrics, TensorBoard, samples and summary.json; the others wait for it and stop with
+the same error when it cannot. Checkpoints go through Orbax's multi-process path (every process
+takes part; the replicated state is written once, by process 0, and renamed into place when
+complete). A stop signal on any process stops all of them after the same dispatch, and the
+divergence guard's decision is agreed, so a rollback restores the same checkpoint everywhere.
+The checkpoint holds one copy of the replicated state, so a run resumes under any number of
+processes and devices.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import logging
 import os
 import pathlib
 import platform
+import signal
 import sys
 import time
 from typing import Any, Sequence
@@ -26,11 +37,12 @@ import jax
 import ml_collections
 import numpy as np
 
+from gan_jax.core.parallel import DispatchWindow
 from gan_jax.core.state import count_params
 from gan_jax.data.prefetch import Prefetcher
 from gan_jax.errors import ConfigError
 from gan_jax.loop import actions as actions_lib
-from gan_jax.loop import evaluation, pretrain, rundir, runguard, writers
+from gan_jax.loop import distributed, evaluation, pretrain, rundir, runguard, writers
 from gan_jax.loop.checkpoint import Checkpointer
 from gan_jax.loop.setup import RunSetup, runners, setup_run
 
@@ -82,8 +94,15 @@ class Run:
     def reopen_writer(self, step: int) -> None:
         """Drops metrics after `step` (a rollback) and opens the writers again."""
         self.writer.close()
-        writers.truncate_metrics(self.workdir / "metrics.jsonl", step)
-        self.writer = writers.make_writer(self.config, self.workdir)
+        self.writer = _open_writer(self.config, self.workdir, step)
+
+
+def _open_writer(config: ml_collections.ConfigDict, workdir: pathlib.Path, step: int) -> writers.MetricWriter:
+    """The run's writers, metrics.jsonl cut back to `step`; on processes other than 0, a writer of nothing."""
+    if not distributed.is_primary():
+        return writers.MetricWriter()
+    writers.truncate_metrics(workdir / "metrics.jsonl", step)
+    return writers.make_writer(config, workdir)
 
 
 class StackedData:
@@ -110,7 +129,14 @@ class StackedData:
 
 
 class Trainer:
-    """Advances a (single or stacked) device state over chunks of steps and runs the actions."""
+    """Advances a (single or stacked) device state over chunks of steps and runs the actions.
+
+    At most `MAX_IN_FLIGHT` dispatches wait on the devices (`core.parallel.DispatchWindow`): the
+    devices stay busy, and the host never queues the dozens of multi-device computations that
+    deadlock XLA:CPU.
+    """
+
+    MAX_IN_FLIGHT = 2
 
     def __init__(self, runner_at, runs: list[Run], data, state, config: ml_collections.ConfigDict,
                  actions: list[actions_lib.Action], bar: writers.Progress):
@@ -123,6 +149,9 @@ class Trainer:
         self.n_critic = config.n_critic
         self.actions = actions
         self.bar = bar
+        self.primary = distributed.is_primary()  # the process that writes the runs' files
+        # With several processes a stop signal is agreed at dispatch boundaries (one dispatch late).
+        self.stop_vote = distributed.StopVote() if jax.process_count() > 1 else None
         self.state = self.runner.put_state(state)
         self.first_step_sec: float | None = None
         self.stacked = self.runner.mode == "vmap"
@@ -136,6 +165,7 @@ class Trainer:
         self.wait_mark, self.timer_wall = 0.0, time.time()  # data-wait accounting over all wall time between logs
         self.timer_step, self.timer = 0, time.time()
         self.dispatches = 0
+        self.window = DispatchWindow(self.MAX_IN_FLIGHT)
         self._host: tuple[int, list] | None = None
         self.restored_step: int | None = None
 
@@ -144,7 +174,10 @@ class Trainer:
         self.timer_step, self.timer = step, time.time()
 
     def host_states(self) -> list:
-        """Each run's state as one host-side copy (cached until the next dispatch)."""
+        """Each run's state as one host-side copy (cached until the next dispatch).
+
+        Every process calls it at the same points (a stack spread over processes gathers here),
+        also where only process 0 goes on to use the states."""
         if self._host is None or self._host[0] != self.dispatches:
             if self.stacked:
                 stacked = jax.device_get(self.runner.get_state(self.state))
@@ -160,7 +193,7 @@ class Trainer:
         for i, (run, like) in enumerate(zip(self.runs, self.host_states())):
             state, meta, step = run.checkpointer.restore_latest(like)
             factor = (scale or {}).get(i)
-            if factor is not None:
+            if factor is not None:  # the same factors on every process: the guard's decision is agreed
                 run.lr_scale *= factor
                 state = state.replace(
                     g=state.g.replace(opt_state=runguard.scale_learning_rates(state.g.opt_state, factor)),
@@ -189,20 +222,24 @@ class Trainer:
                 batch = self.prefetcher.next(chunk * self.n_critic, upcoming * self.n_critic)
                 self.state, metrics = self.runner_at(step).step(self.state, batch)
                 self.dispatches += 1
+                self.window.add(metrics)
                 if self.first_step_sec is None:  # start-up time, process start to first step done (one sync, once)
                     jax.block_until_ready(metrics)
                     self.first_step_sec = process_age_sec()
                     log.info("First %d step(s) done %.2f s after process start", chunk, self.first_step_sec)
                 before, step = step, step + chunk
                 final = step == self.num_steps
-                tick = actions_lib.Tick(before, step, metrics, final, stop.requested and not final)
+                signum = stop.signum or 0
+                if self.stop_vote is not None:  # every process stops after the same dispatch
+                    signum = self.stop_vote(signum)
+                tick = actions_lib.Tick(before, step, metrics, final, bool(signum) and not final)
                 for action in self.actions:
                     if action(self, tick):  # a rollback: the loop continues from the restored step
                         step = self.restored_step
                         break
                 else:
                     if tick.stopping:
-                        return step, stop.name
+                        return step, signal.Signals(signum).name
             return step, None
         finally:
             self.prefetcher.close()
@@ -210,9 +247,15 @@ class Trainer:
 
 def _open_run(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Path, state, iterator,
               allow_config_change: Sequence[str], allow_fresh_start: bool) -> tuple[Run, Any, int]:
-    """The run's config written, its newest checkpoint restored, its writers opened: (run, state, step)."""
-    rundir.write_config(workdir, config, allow_config_change)
-    (workdir / "samples").mkdir(exist_ok=True)
+    """The run's config written, its newest checkpoint restored, its writers opened: (run, state, step).
+
+    Process 0 writes; every process restores (the same checkpoint) and opens its checkpointer."""
+
+    def prepare():
+        rundir.write_config(workdir, config, allow_config_change)
+        (workdir / "samples").mkdir(exist_ok=True)
+
+    distributed.on_primary(prepare, "open_run")
     checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
     step, lr_scale = 0, 1.0
     restored = checkpointer.restore_latest(state, allow_fresh_start)
@@ -220,10 +263,30 @@ def _open_run(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Pat
         state, meta, step = restored
         iterator.seek(meta["data_position"])
         lr_scale = meta.get("lr_scale", 1.0)
-        log.info("Resuming from step %d in %s", step, workdir)
-    writers.truncate_metrics(workdir / "metrics.jsonl", step)
-    run = Run(name, config, workdir, writers.make_writer(config, workdir), checkpointer, lr_scale)
+        if distributed.is_primary():
+            log.info("Resuming from step %d in %s", step, workdir)
+    writer = distributed.on_primary(lambda: _open_writer(config, workdir, step), "writers")
+    run = Run(name, config, workdir, writer or writers.MetricWriter(), checkpointer, lr_scale)
     return run, state, step
+
+
+@contextlib.contextmanager
+def _locked(workdir: pathlib.Path):
+    """The workdir's lock, held by process 0; every process stops when it cannot be had."""
+    lock = runguard.WorkdirLock(workdir)
+
+    def take():
+        workdir.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+        if lock.stale_owner:
+            log.info("Took over the lock of an earlier run that is gone (pid %s on %s).",
+                     lock.stale_owner.get("pid"), lock.stale_owner.get("host"))
+
+    distributed.on_primary(take, "lock")
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 def _summary(run: Run, step: int, start_time: float, first_step_sec, **extra) -> dict:
@@ -244,22 +307,25 @@ def _evaluator(setup: RunSetup):
 
 def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, stacked: bool, progress: bool,
            start_time: float, on_divergence: str, rollback_lr_factor: float, max_rollbacks: int,
-           devices=None, **summary_extra) -> dict[str, Any]:
-    """The loop over one run or a stack; returns the first run's summary (with "stopped_by" when stopped)."""
+           devices=None, devices_per_run: int = 1, **summary_extra) -> dict[str, Any]:
+    """The loop over one run or a stack; returns the first run's summary (with "stopped_by" when stopped),
+    the same on every process."""
     setup, config = setups[0], setups[0].config
-    runner_at = runners(setup, devices, num_runs=len(runs) if stacked else None)
+    primary = distributed.is_primary()
+    runner_at = runners(setup, devices, num_runs=len(runs) if stacked else None, devices_per_run=devices_per_run)
     data = StackedData([s.iterator for s in setups]) if stacked else setup.iterator
-    bar = writers.Progress(config.num_steps, step, enabled=progress)
+    bar = writers.Progress(config.num_steps, step, enabled=progress and primary)
     evaluate = _evaluator(setup)
     trainer = Trainer(runner_at, runs, data, runner_at(0).stack(states) if stacked else states[0], config,
                       actions_lib.default_actions(config, len(runs), evaluate, on_divergence, rollback_lr_factor,
                                                   max_rollbacks), bar)
-    if step == 0:
+    if step == 0 and primary:
         what = f"{len(runs)} stacked runs" if stacked else f"parallel={trainer.runner.mode}"
+        hosts = f" of {jax.process_count()} processes" if jax.process_count() > 1 else ""
         bar.write(f"gan_jax: {config.data.source}, G {config.model.generator} "
                   f"({count_params(states[0].g.params):,} params), D {config.model.discriminator} "
                   f"({count_params(states[0].d.params):,} params), {config.num_steps} steps, {what} on "
-                  f"{trainer.runner.num_devices} {jax.default_backend()} device(s) -> "
+                  f"{trainer.runner.num_devices} {jax.default_backend()} device(s){hosts} -> "
                   f"{runs[0].workdir if len(runs) == 1 else runs[0].workdir.parent}")
     try:
         with runguard.StopRequest() as stop:
@@ -272,7 +338,7 @@ def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, sta
             return {"step": step, "stopped_by": stopped_by, "message": message,
                     "metrics": {**runs[0].last_train, **runs[0].last_eval}, "wall_time_sec": time.time() - start_time}
         for run, state in zip(runs, trainer.host_states()):
-            if not run.last_eval:  # resumed a finished run: report its final numbers again
+            if not run.last_eval and primary:  # resumed a finished run: report its final numbers again
                 run.last_eval = evaluate(run, state, step)
     finally:
         bar.close()
@@ -280,9 +346,15 @@ def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, sta
             run.writer.close()
             run.checkpointer.close()
     summaries = [_summary(run, step, start_time, trainer.first_step_sec, **summary_extra) for run in runs]
-    for run, summary in zip(runs, summaries):
-        rundir.write_atomic(run.workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return summaries[0]
+
+    def write_summaries():
+        for run, summary in zip(runs, summaries):
+            rundir.write_atomic(run.workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
+
+    distributed.on_primary(write_summaries, "summaries")
+    if jax.process_count() == 1:
+        return summaries[0]
+    return json.loads(distributed.broadcast_text(json.dumps(summaries[0]), "summary"))  # process 0's numbers
 
 
 def _check_divergence_options(on_divergence: str, rollback_lr_factor: float) -> None:
@@ -304,47 +376,59 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     or gradient raises `DivergenceError`, or with `on_divergence="rollback"` restores the newest
     checkpoint and continues with the learning rates times `rollback_lr_factor` (at most
     `max_rollbacks` times).
+
+    In a job of several processes (`jax.distributed`), every process calls this with the same
+    arguments and trains on its rows of each global batch, over all processes' devices
+    (`parallel=jit` or `pmap`); see the module docstring for who writes what.
     """
     start_time = time.time()
     workdir = pathlib.Path(workdir)
     devices = jax.devices()
-    if jax.process_count() > 1:  # the data and the step are per-host; the writers are not yet
-        raise ConfigError(
-            f"This job has {jax.process_count()} processes, but the run loop writes its workdir (lock, config, "
-            "metrics, checkpoints) from one process. Run train on one host; multi-host data and steps are "
-            "available through gan_jax.data.get_dataset(..., process_index, process_count) and "
-            "gan_jax.core.parallel.Runner.")
+    processes = jax.process_count()
+    if processes > 1 and config.parallel == "none":
+        raise ConfigError(f"parallel='none' trains on one device, but this job has {processes} processes; use "
+                          "--config.parallel=jit (or pmap) to train on the devices of all of them.")
     _check_divergence_options(on_divergence, rollback_lr_factor)
-    setup = setup_run(config, len(devices))
-    workdir.mkdir(parents=True, exist_ok=True)
-    with runguard.WorkdirLock(workdir) as lock:
-        if lock.stale_owner:
-            log.info("Took over the lock of an earlier run that is gone (pid %s on %s).",
-                     lock.stale_owner.get("pid"), lock.stale_owner.get("host"))
+    setup = setup_run(config, len(devices), jax.process_index(), processes)
+    with _locked(workdir):
         run, state, step = _open_run(workdir.name, config, workdir, setup.state, setup.iterator, allow_config_change,
                                      allow_fresh_start)
         if setup.spec.kind == "text":
-            pretrain.save_tokenizer(workdir, setup.spec)
+            distributed.on_primary(lambda: pretrain.save_tokenizer(workdir, setup.spec), "tokenizer")
             if step == 0 and run.checkpointer.latest_step() is None:  # MLE pretraining, before adversarial step 0
+                # Deterministic, so every process computes the same pretrained state; process 0 reports it.
+                primary = distributed.is_primary()
                 state = pretrain.pretrain(config, setup.g_model, state, setup.iterator.arrays["x"], run.writer,
-                                          lambda text: print(text, file=sys.stderr))
+                                          lambda text: print(text, file=sys.stderr) if primary else None)
         return _train([setup], [run], [state], step, False, progress, start_time, on_divergence,
                       rollback_lr_factor, max_rollbacks, devices)
 
 
 def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence[str | pathlib.Path],
                 names: Sequence[str] | None = None, progress: bool = True, *, on_divergence: str = "stop",
-                rollback_lr_factor: float = 0.5, max_rollbacks: int = 3) -> list[dict[str, Any]]:
+                rollback_lr_factor: float = 0.5, max_rollbacks: int = 3, devices: Sequence | None = None,
+                devices_per_run: int = 1) -> list[dict[str, Any]]:
     """Trains (or resumes) runs that differ only in per-run values (seed, hyperparameters in the state)
     as one vmapped program, through the same loop as a single run; each run writes its own workdir
-    exactly as `train_and_evaluate` would. Returns the runs' summaries."""
+    exactly as `train_and_evaluate` would. Returns the runs' summaries.
+
+    The runs are sharded over `devices` (default: every device of the job; see
+    `core.parallel.run_mesh` for how a group that does not divide evenly is placed), each run's
+    batch over `devices_per_run` of them. With several processes every process calls this with
+    the same arguments and loads every run's batches; each places its own runs' shards, and
+    process 0 writes every run's workdir (the states are gathered for its checkpoints and
+    evaluations)."""
     start_time = time.time()
     if len(configs) != len(workdirs):
         raise ValueError("train_stack needs one workdir per config.")
     _check_divergence_options(on_divergence, rollback_lr_factor)
     if configs[0].parallel != "none":
-        raise ConfigError("--mode vmap stacks runs on one device; use parallel=none for the runs.")
-    setups = [setup_run(c, 1) for c in configs]
+        raise ConfigError("--mode vmap places the stacked runs over the devices itself; use parallel=none for the "
+                          "runs.")
+    if configs[0].batch_size % devices_per_run:
+        raise ConfigError(f"batch_size {configs[0].batch_size} is not divisible by the {devices_per_run} devices "
+                          "of each run; use a multiple of them.")
+    setups = [setup_run(c, devices_per_run) for c in configs]  # every process loads every run's whole batches
     if setups[0].spec.kind == "text":
         raise ConfigError("--mode vmap does not support text runs yet (their MLE pretraining runs per run); use "
                           "--mode local.")
@@ -353,8 +437,7 @@ def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence
     with contextlib.ExitStack() as locks:
         opened = []
         for name, setup, wd in zip(names, setups, workdirs):
-            wd.mkdir(parents=True, exist_ok=True)
-            locks.enter_context(runguard.WorkdirLock(wd))
+            locks.enter_context(_locked(wd))
             opened.append(_open_run(name, setup.config, wd, setup.state, setup.iterator, (), False))
         steps = [s for _, _, s in opened]
         if len(set(steps)) != 1:
@@ -362,7 +445,7 @@ def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence
                               "--mode local.")
         runs, states = [r for r, _, _ in opened], [s for _, s, _ in opened]
         summary = _train(setups, runs, states, steps[0], True, progress, start_time, on_divergence,
-                         rollback_lr_factor, max_rollbacks, vmap_group_size=len(runs))
+                         rollback_lr_factor, max_rollbacks, devices, devices_per_run, vmap_group_size=len(runs))
     if summary.get("stopped_by"):
         return [summary]
-    return [json.loads((wd / "summary.json").read_text()) for wd in workdirs]
+    return [json.loads((wd / "summary.json").read_text()) for wd in workdirs]  # written before _train returned

@@ -39,9 +39,22 @@ def train_main(argv: list[str]) -> int:
                              "continue with lower learning rates")
     parser.add_argument("--rollback_lr_factor", type=float, default=0.5,
                         help="learning-rate multiplier applied at each rollback (default 0.5)")
+    hosts = parser.add_argument_group(
+        "multi-process jobs (jax.distributed; every process runs the same command, see docs/launching.md)")
+    hosts.add_argument("--distributed", choices=("auto", "on", "off"), default="auto",
+                       help="auto: join a job when the flags below, $JAX_COORDINATOR_ADDRESS / $JAX_NUM_PROCESSES / "
+                            "$JAX_PROCESS_ID, or an srun / mpirun launch of several tasks say there is one; on: always "
+                            "(a Cloud TPU slice, where JAX finds the rest itself); off: never")
+    hosts.add_argument("--coordinator_address", default=None, metavar="HOST:PORT",
+                       help="process 0's address and a free port, the same for every process")
+    hosts.add_argument("--num_processes", type=int, default=None, help="how many processes the job has")
+    hosts.add_argument("--process_id", type=int, default=None, help="this process's index, 0 to num_processes-1")
     try:
         rest, overrides = config_lib.split_overrides(argv)
         args = parser.parse_args(rest)
+        from gan_jax.loop import distributed  # before anything touches a device
+
+        distributed.initialize(args.distributed, args.coordinator_address, args.num_processes, args.process_id)
         spec = config_lib.resolve_config_path(args.config)
         config = config_lib.load_config(spec)
         config.unlock()
