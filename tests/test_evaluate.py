@@ -50,6 +50,7 @@ def untrained_classifier(tmp_path_factory):
     return directory
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("mock_mnist")
 def test_classifier_metrics_of_a_run(run_dir, untrained_classifier, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # reference features cache
@@ -97,6 +98,7 @@ def _have_inception():
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _have_inception(), reason=f"no Inception weights (set ${inception.ENV_VAR}; .ci/run does)")
 @pytest.mark.usefixtures("mock_mnist")
 def test_inception_metrics_and_table_from_the_command_line(run_dir, tmp_path, monkeypatch, capsys):
@@ -126,11 +128,12 @@ def test_clear_errors(run_dir, tmp_path, capsys):
     assert cli.main(["evaluate", "--workdir", str(run_dir), "--metrics", "labels",
                      "--classifier", str(tmp_path / "none")]) == 2
     assert "train_classifier.py" in capsys.readouterr().err
-    with pytest.raises(evaluate_checkpoints.EvaluationError, match="latest, all or a step"):
+    with pytest.raises(rundir.RunDirError, match="latest, all or a step"):
         evaluate_checkpoints.select_steps([10, 20], "newest")
     assert evaluate_checkpoints.select_steps([20, 10], "all") == [10, 20]
 
 
+@pytest.mark.slow
 def test_a_run_on_a_local_npz_is_compared_with_its_own_images_or_with_real(untrained_classifier, tmp_path,
                                                                             monkeypatch, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -1,17 +1,22 @@
-"""COCO captions (Texygen's 10k/10k split), Gumbel-softmax GAN (RelGAN's recipe, LSTM generator).
+"""COCO captions (Texygen's 10k/10k split), RelGAN's protocol (Nie et al. 2019, its COCO script).
 
 Data: `data.source = local:../shared/data/coco/train.txt`, `data.test_file = .../test.txt`
 (one caption a line; paths relative to where you run). Word tokenizer over the whole training
-vocabulary, captions up to 36 tokens plus `<eos>`. G: LSTM, MLE-pretrained, then trained
-through D with Gumbel-softmax outputs (beta to 100); D: RelGAN's CNN; relativistic loss.
-Metrics: BLEU-2..5 against the whole test set, self-BLEU-2..5, NLL_gen, uniqueness.
+vocabulary, captions up to 36 tokens plus `<eos>`. G: the relational memory generator
+(embedding 32, 1 slot, 2 heads of 256, starting from `<bos>`), MLE-pretrained for 150 epochs
+(23,400 steps), then 2000 adversarial steps with Gumbel-softmax outputs, beta = 100 ** (step /
+5000) (RelGAN(100), the paper's best BLEU); D: RelGAN's CNN with 64 representations; RSGAN
+loss, 5 D updates per G update, as `oracle_relgan.py`. Metrics: BLEU-2..5 against the whole
+test set, self-BLEU-2..5, NLL_gen, uniqueness; `gan-jax evaluate` adds the temperature sweep.
 
-Variants: `runlocal` (seconds-long smoke run) and comma-separated `key=value` overrides.
+`base_config()` is the shared COCO base with the LSTM generator; `relgan_config()` adds
+RelGAN's protocol. Variants: `runlocal` (seconds-long smoke run) and `key=value` overrides.
 """
 
 import pathlib
 
 from gan_jax.config import load_module
+from gan_jax.data.tokenizer import BOS_ID
 
 _oracle = load_module(pathlib.Path(__file__).with_name("oracle_relgan.py"))
 
@@ -29,11 +34,17 @@ def base_config():
     return c
 
 
-def finish(c, arg):
-    return _oracle.finish(c, arg)
+def relgan_config():
+    c = _oracle.relgan_protocol(base_config())
+    c.model.relational.start_token = BOS_ID
+    c.num_steps = 2_000  # nadv_steps
+    c.keep_checkpoints = 5  # every 500 steps of 2000
+    return c
+
+
+def finish(c, arg, anneal_over_run: bool = True):
+    return _oracle.finish(c, arg, anneal_over_run)
 
 
 def get_config(arg=None):
-    return finish(base_config(), arg)
-
-
+    return finish(relgan_config(), arg, anneal_over_run=False)

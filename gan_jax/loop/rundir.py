@@ -97,3 +97,20 @@ def open_checkpoints(workdir: pathlib.Path, config: ml_collections.ConfigDict) -
         checkpointer.close()
         raise RunDirError(f"{workdir} holds no checkpoint yet: train first (or wait for the first save).")
     return checkpointer
+
+
+def select_steps(available: list[int], checkpoint: str) -> list[int]:
+    """'latest' | 'all' | a step number -> the checkpoint steps to evaluate."""
+    if not available:
+        raise RunDirError("the run has no checkpoint yet.")
+    if checkpoint == "latest":
+        return [max(available)]
+    if checkpoint == "all":
+        return sorted(available)
+    try:
+        step = int(checkpoint)
+    except ValueError:
+        raise RunDirError(f"--checkpoint must be latest, all or a step number, got {checkpoint!r}.") from None
+    if step not in available:
+        raise RunDirError(f"no checkpoint at step {step}; available: {', '.join(map(str, sorted(available)))}.")
+    return [step]

@@ -108,11 +108,20 @@ class _TextGenerator(nn.Module):
         """int32 [B, max_len]: tokens sampled from softmax(logits / temperature)."""
         return self._unroll(z, 1.0, temperature, lambda logits, g, token: token.astype(jnp.int32))
 
-    def log_prob(self, ids):
-        """float [B, T]: log p(ids_t | ids_<t) under teacher forcing."""
+    def log_prob(self, ids, temperature=1.0):
+        """float [B, T]: log p(ids_t | ids_<t) under teacher forcing, p = softmax(logits / temperature)
+        (the distribution `sample_ids` draws from at that temperature). A vector of K temperatures
+        gives [K, B, T] from one teacher-forced pass."""
         logits = self._teacher_logits(self._params(), ids)
-        logp = jax.nn.log_softmax(logits, axis=-1)
-        return jnp.take_along_axis(logp, ids[..., None].astype(jnp.int32), axis=-1)[..., 0]
+        index = ids[..., None].astype(jnp.int32)
+
+        def pick(t):
+            return jnp.take_along_axis(jax.nn.log_softmax(logits / t, axis=-1), index, axis=-1)[..., 0]
+
+        temperature = jnp.asarray(temperature, logits.dtype)
+        if temperature.ndim == 0:
+            return pick(temperature)
+        return jnp.stack([pick(temperature[k]) for k in range(temperature.shape[0])])
 
 
 class LSTMGenerator(_TextGenerator):
@@ -237,6 +246,73 @@ class WindowConv(nn.Module):
         return unfolded @ kernel.reshape(self.window * e, self.features) + bias
 
 
+ELEMENTWISE_TAPS = 16  # window x channels up to which the convolution runs as fused multiply-adds
+
+
+def _window_sums(x, kernel):
+    """[N, T, E], [w, E, F] -> [N, T - w + 1, F]: the VALID convolution as w * E fused multiply-adds."""
+    w, e, _ = kernel.shape
+    n = x.shape[1] - w + 1
+    return sum(x[:, i:i + n, j, None] * kernel[i, j] for i in range(w) for j in range(e))
+
+
+@jax.custom_vjp
+def conv_max(x, kernel):
+    """max over time of the VALID convolution of x [N, T, E] with kernel [w, E, F]: [N, F].
+
+    For few taps (window x channels) the convolution is never materialised: the forward pass is
+    one fused loop, and the backward pass recomputes which positions hold the maximum and
+    splits the gradient among tied ones, as `jnp.max`'s gradient does.
+    """
+    return jnp.max(_window_sums(x, kernel), axis=1)
+
+
+def _conv_max_fwd(x, kernel):
+    peak = jnp.max(_window_sums(x, kernel), axis=1)
+    return peak, (x, kernel, peak)
+
+
+def _conv_max_bwd(residuals, g):
+    x, kernel, peak = residuals
+    w, e, f = kernel.shape
+    n = x.shape[1] - w + 1
+    hit = _window_sums(x, kernel) == peak[:, None]
+    share = jnp.where(hit, (g / jnp.sum(hit, axis=1))[:, None], 0.0)  # [N, n, F]
+    unfolded = jnp.concatenate([x[:, i:i + n] for i in range(w)], axis=-1)  # [N, n, w * E]
+    d_kernel = jnp.einsum("ntk,ntf->kf", unfolded, share).reshape(w, e, f)
+    taps = jnp.einsum("ntf,kf->ntk", share, kernel.reshape(w * e, f)).reshape(x.shape[0], n, w, e)
+    d_x = sum(jnp.pad(taps[:, :, i], ((0, 0), (i, w - 1 - i), (0, 0))) for i in range(w))
+    return d_x, d_kernel
+
+
+conv_max.defvjp(_conv_max_fwd, _conv_max_bwd)
+
+
+class WindowConvMaxPool(nn.Module):
+    """relu(max over time of a 'VALID' window convolution + bias): [B, T, E] -> [B, features].
+
+    The same function and parameters as `WindowConv` followed by relu and a max over time (relu
+    commutes with the max); with few taps it runs through `conv_max`, several times faster on
+    CPU for RelGAN's one-feature representations.
+    """
+
+    features: int
+    window: int
+
+    @nn.compact
+    def __call__(self, x):
+        e = x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (self.window, e, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        if self.window * e <= ELEMENTWISE_TAPS:
+            peak = conv_max(x, kernel)
+        else:
+            n = x.shape[-2] - self.window + 1
+            unfolded = jnp.concatenate([x[..., i:i + n, :] for i in range(self.window)], axis=-1)
+            peak = jnp.max(unfolded @ kernel.reshape(self.window * e, self.features), axis=-2)
+        return nn.relu(peak + bias)
+
+
 class RelGANDiscriminator(nn.Module):
     """RelGAN's CNN discriminator over one-hot (or relaxed one-hot) text.
 
@@ -272,7 +348,8 @@ class RelGANDiscriminator(nn.Module):
         emb = emb.reshape(b, t, self.num_rep, self.emb_dim)
         emb = jnp.swapaxes(emb, 1, 2).reshape(b * self.num_rep, t, self.emb_dim)
         windows = [w for w in self.windows if w <= t] or [t]
-        pooled = [jnp.max(nn.relu(WindowConv(self.num_filters, w)(emb)), axis=1) for w in windows]
+        pooled = [WindowConvMaxPool(self.num_filters, w, name=f"WindowConv_{i}")(emb)
+                  for i, w in enumerate(windows)]
         h = jnp.concatenate(pooled, axis=-1)
         gate = nn.sigmoid(nn.Dense(h.shape[-1])(h))
         h = gate * nn.relu(nn.Dense(h.shape[-1])(h)) + (1.0 - gate) * h  # highway

@@ -1,9 +1,11 @@
-"""Metrics of a finished (or running) image run, after the fact: `gan-jax evaluate` / scripts/evaluate.py.
+"""Metrics of a finished (or running) run, after the fact: `gan-jax evaluate` / scripts/evaluate.py.
 
-`evaluate_workdir(workdir, metrics)` restores the run's checkpoints read-only from its
+`evaluate_workdir(workdir, metrics)` restores an image run's checkpoints read-only from its
 `config.json` and `checkpoints/`, draws `num_samples` samples from the (EMA) generator on
 the fixed evaluation noise, computes the metrics against a split of the run's dataset, and
-appends one JSON line per metric to `WORKDIR/eval.jsonl`, each with its protocol.
+appends one JSON line per metric to `WORKDIR/eval.jsonl`, each with its protocol. A text run
+gets the quality-diversity temperature sweep instead (`--temperatures`, see
+`gan_jax.tools.quality_diversity`), and `gan-jax evaluate report DIR...` plots sweeps together.
 """
 
 from __future__ import annotations
@@ -17,31 +19,16 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from gan_jax import errors
 from gan_jax.core import sampling
 from gan_jax.errors import GanJaxError
 from gan_jax.loop import rundir
+from gan_jax.loop.rundir import select_steps
 from gan_jax.metrics import suite
 
 
 class EvaluationError(GanJaxError, ValueError):
     """A workdir or request that cannot be evaluated, with the reason and the fix."""
-
-
-def select_steps(available: list[int], checkpoint: str) -> list[int]:
-    """'latest' | 'all' | a step number -> the checkpoint steps to evaluate."""
-    if not available:
-        raise EvaluationError("the run has no checkpoint yet.")
-    if checkpoint == "latest":
-        return [max(available)]
-    if checkpoint == "all":
-        return sorted(available)
-    try:
-        step = int(checkpoint)
-    except ValueError:
-        raise EvaluationError(f"--checkpoint must be latest, all or a step number, got {checkpoint!r}.") from None
-    if step not in available:
-        raise EvaluationError(f"no checkpoint at step {step}; available: {', '.join(map(str, sorted(available)))}.")
-    return [step]
 
 
 def _trains_on_local(config) -> bool:
@@ -62,7 +49,8 @@ def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | 
     kind, _, name = config.data.source.partition(":")
     if text.is_text_source(config.data):
         raise EvaluationError(f"image metrics need an image dataset; this run trains on text "
-                              f"({config.data.source!r}): its text metrics are in metrics.jsonl.")
+                              f"({config.data.source!r}): its text metrics are in metrics.jsonl, and "
+                              "quality_diversity.evaluate_workdir (`gan-jax evaluate --temperatures`) sweeps them.")
     if real is not None or _trains_on_local(config):
         return _load_local_real(config, real)
     if config.data.source == "stacked:mnist":
@@ -180,18 +168,39 @@ def format_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _is_text_run(workdir: str) -> bool:
+    from gan_jax.data import text
+
+    try:
+        return text.is_text_source(rundir.read_config(pathlib.Path(workdir)).data)
+    except rundir.RunDirError:
+        return False  # the image path reports the missing config
+
+
 def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
-    """Command line: `gan-jax evaluate --workdir DIR --metrics fid,kid,is,pr [...]`."""
+    """Command line: `gan-jax evaluate --workdir DIR --metrics fid,kid,is,pr [...]` (image runs),
+    `gan-jax evaluate --workdir DIR --temperatures 0.5,0.7,1.0 [...]` (text runs), or
+    `gan-jax evaluate report [LABEL=]DIR[,DIR...] ... --out PREFIX` (text sweeps on one plot)."""
     import argparse
 
+    from gan_jax.tools import quality_diversity
+
+    if argv and argv[0] == "report":
+        return quality_diversity.report_main(argv[1:], prog=f"{prog} report")
     parser = argparse.ArgumentParser(
-        prog=prog, description="Metrics of a trained image run's checkpoints; appends to WORKDIR/eval.jsonl.")
+        prog=prog, description="Metrics of a trained run's checkpoints; appends to WORKDIR/eval.jsonl. Image runs: "
+                               "--metrics; text runs: a sampling-temperature sweep (--temperatures). "
+                               f"`{prog} report DIR...` plots text runs' sweeps together.")
     parser.add_argument("--workdir", required=True, help="run directory written by `gan-jax train`")
     parser.add_argument("--metrics", default="fid",
-                        help=f"comma-separated, of: {', '.join(suite.ALL_METRICS)} (pr = precision/recall, "
+                        help=f"image runs, comma-separated, of: {', '.join(suite.ALL_METRICS)} (pr = precision/recall, "
                              "dc = density/coverage)")
+    parser.add_argument("--temperatures", default=None,
+                        help="text runs: comma-separated sampling temperatures (default "
+                             f"{','.join(map(str, quality_diversity.DEFAULT_TEMPERATURES))})")
     parser.add_argument("--checkpoint", default="latest", help="latest | all | STEP")
-    parser.add_argument("--num_samples", type=int, default=10_000, help="generated samples (default 10000)")
+    parser.add_argument("--num_samples", type=int, default=None,
+                        help="generated samples (default: 10000 for images, the run's eval.num_samples for text)")
     parser.add_argument("--num_real", type=int, default=None, help="real images of the split (default num_samples)")
     parser.add_argument("--split", default="test", help="real split to compare with (default test)")
     parser.add_argument("--real", default=None,
@@ -205,15 +214,29 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
     parser.add_argument("--no_ema", action="store_true", help="evaluate the raw generator, not its EMA")
     args = parser.parse_args(argv)
 
+    if _is_text_run(args.workdir):
+        try:
+            records = quality_diversity.evaluate_workdir(args.workdir, args.checkpoint, args.temperatures,
+                                                         args.num_samples, use_ema=not args.no_ema)
+        except (quality_diversity.QualityDiversityError, EvaluationError, rundir.RunDirError, errors.DataError,
+                FileNotFoundError) as e:
+            print(f"{prog}: {e}", file=sys.stderr)
+            return 2
+        print(quality_diversity.format_records(records))
+        print(f"Written to {pathlib.Path(args.workdir) / 'eval.jsonl'}")
+        return 0
     from gan_jax.data import DataError
     from gan_jax.data.tfds_images import DatasetFormatError, DatasetUnavailableError
     from gan_jax.metrics.inception import InceptionWeightsError
 
     try:
         metrics = suite.parse_metrics(args.metrics)
-        if args.num_samples < 2:
+        if args.temperatures is not None:
+            raise EvaluationError("--temperatures sweeps text runs; this is an image run (use --metrics).")
+        num_samples = 10_000 if args.num_samples is None else args.num_samples
+        if num_samples < 2:
             raise EvaluationError("--num_samples must be at least 2.")
-        records = evaluate_workdir(args.workdir, metrics, args.checkpoint, args.num_samples, args.split,
+        records = evaluate_workdir(args.workdir, metrics, args.checkpoint, num_samples, args.split,
                                    args.num_real, args.data_dir, args.manual_dir, args.inception_weights,
                                    args.classifier, use_ema=not args.no_ema, real=args.real)
     except (EvaluationError, rundir.RunDirError, suite.MetricError, InceptionWeightsError, FileNotFoundError,
