@@ -192,6 +192,7 @@ def _tiny(conditioning="none", shape=(8, 8, 3), classes=0, **extra):
     return m, build_models(m, shape, num_classes=classes)
 
 
+@pytest.mark.slow
 def test_shapes_and_non_power_of_two_images():
     _, (g, d) = _tiny()
     z = jax.random.normal(jax.random.key(0), (3, 4))
@@ -214,6 +215,7 @@ def test_shapes_and_non_power_of_two_images():
         jax.eval_shape(lambda: g16.init(jax.random.key(0), z, train=False))
 
 
+@pytest.mark.slow
 def test_conditioning_changes_the_output():
     _, (g, d) = _tiny("projection", classes=3)
     z = jnp.tile(jax.random.normal(jax.random.key(0), (1, 4)), (3, 1))
@@ -232,6 +234,7 @@ def test_conditioning_changes_the_output():
     np.testing.assert_allclose(np.asarray(logits), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_jitted_forward_backward_with_r1():
     m, (g, d) = _tiny("projection", classes=3)
     z = jax.random.normal(jax.random.key(0), (4, 4))
@@ -255,6 +258,7 @@ def test_jitted_forward_backward_with_r1():
     assert float(jnp.abs(d_grads["stage_1_block_0"]["project"]["kernel"]).max()) > 0
 
 
+@pytest.mark.slow
 def test_bfloat16_stages_compute_in_bfloat16_with_float32_parameters():
     _, (g32, d32) = _tiny()
     _, (g16, d16) = _tiny(bf16_stages=1)

@@ -87,6 +87,7 @@ def _numpy_logits(p, ids, g):
     return np.stack(out, axis=1)
 
 
+@pytest.mark.slow
 def test_log_prob_matches_numpy_at_each_temperature():
     g = _tiny_generator()
     z = jax.random.normal(jax.random.key(0), (5, 2))
@@ -102,6 +103,7 @@ def test_log_prob_matches_numpy_at_each_temperature():
         np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_log_prob_normalised_and_causal():
     g = _tiny_generator()
     z = jax.random.normal(jax.random.key(0), (4, 2))

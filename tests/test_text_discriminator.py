@@ -48,6 +48,7 @@ def test_conv_max_splits_the_gradient_among_tied_windows():
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_discriminator_parameters_keep_their_names():
     d = text_models.RelGANDiscriminator(num_rep=3, emb_dim=1, num_filters=5)
     params = d.init(jax.random.key(0), jnp.zeros((2, 6, 11)))["params"]
