@@ -225,6 +225,18 @@ class TransformerGenerator(_TextGenerator):
         return self._lm().apply({"params": params["lm"]}, inputs)
 
 
+def _unfold(x, window: int):
+    """[..., T, E] -> [..., T - window + 1, window * E]: each position's window of rows, concatenated."""
+    n = x.shape[-2] - window + 1
+    return jnp.concatenate([x[..., i:i + n, :] for i in range(window)], axis=-1)
+
+
+def _window_matmul(x, kernel):
+    """The VALID convolution of x [..., T, E] with kernel [w, E, F] as one matmul on the unfolded windows."""
+    w, e, f = kernel.shape
+    return _unfold(x, w) @ kernel.reshape(w * e, f)
+
+
 class WindowConv(nn.Module):
     """A 'VALID' 1-D convolution over time written as one matmul on the unfolded windows.
 
@@ -241,9 +253,7 @@ class WindowConv(nn.Module):
         e = x.shape[-1]
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (self.window, e, self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        n = x.shape[-2] - self.window + 1
-        unfolded = jnp.concatenate([x[..., i:i + n, :] for i in range(self.window)], axis=-1)
-        return unfolded @ kernel.reshape(self.window * e, self.features) + bias
+        return _window_matmul(x, kernel) + bias
 
 
 ELEMENTWISE_TAPS = 16  # window x channels up to which the convolution runs as fused multiply-adds
@@ -278,8 +288,7 @@ def _conv_max_bwd(residuals, g):
     n = x.shape[1] - w + 1
     hit = _window_sums(x, kernel) == peak[:, None]
     share = jnp.where(hit, (g / jnp.sum(hit, axis=1))[:, None], 0.0)  # [N, n, F]
-    unfolded = jnp.concatenate([x[:, i:i + n] for i in range(w)], axis=-1)  # [N, n, w * E]
-    d_kernel = jnp.einsum("ntk,ntf->kf", unfolded, share).reshape(w, e, f)
+    d_kernel = jnp.einsum("ntk,ntf->kf", _unfold(x, w), share).reshape(w, e, f)  # unfolded: [N, n, w * E]
     taps = jnp.einsum("ntf,kf->ntk", share, kernel.reshape(w * e, f)).reshape(x.shape[0], n, w, e)
     d_x = sum(jnp.pad(taps[:, :, i], ((0, 0), (i, w - 1 - i), (0, 0))) for i in range(w))
     return d_x, d_kernel
@@ -307,9 +316,7 @@ class WindowConvMaxPool(nn.Module):
         if self.window * e <= ELEMENTWISE_TAPS:
             peak = conv_max(x, kernel)
         else:
-            n = x.shape[-2] - self.window + 1
-            unfolded = jnp.concatenate([x[..., i:i + n, :] for i in range(self.window)], axis=-1)
-            peak = jnp.max(unfolded @ kernel.reshape(self.window * e, self.features), axis=-2)
+            peak = jnp.max(_window_matmul(x, kernel), axis=-2)
         return nn.relu(peak + bias)
 
 
