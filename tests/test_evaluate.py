@@ -184,3 +184,45 @@ def test_class_rows_by_hand():
     # class 0: samples 2 (0.9), 0 (0.6), 4 (0.5) -> the two most confident; class 1: sample 1; class 2: sample 3.
     np.testing.assert_array_equal(rows, [[2, 0], [1, -1], [3, -1]])
     np.testing.assert_array_equal(counts, [3, 1, 1])
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("mock_mnist")
+def test_sweep_evaluate_measures_each_finished_run_once_and_the_report_tabulates_it(run_dir, untrained_classifier,
+                                                                                    tmp_path):
+    import shutil
+
+    from gan_jax.tools.sweep import evaluate as sweep_evaluate
+    from gan_jax.tools.sweep.report import aggregate, report
+
+    entries = []
+    for seed in range(2):
+        wd = tmp_path / "runs" / f"seed={seed}"
+        shutil.copytree(run_dir, wd, ignore=shutil.ignore_patterns("eval.jsonl", "lock"))
+        entries.append({"name": f"seed={seed}", "overrides": {"seed": seed}, "workdir": str(wd)})
+    entries.append({"name": "seed=2", "overrides": {"seed": 2}, "workdir": str(tmp_path / "runs" / "unfinished")})
+    record = {"config": "seed_mlp_mnist", "runs": entries}
+    (tmp_path / "sweep.json").write_text(json.dumps(record))
+    logs = []
+    assert sweep_evaluate.evaluate_sweep(record, ["labels"], 30, str(untrained_classifier), log=logs.append) == 2
+    assert "0 of 2 finished run(s) already measured, 2 to measure" in logs[0]
+    step = json.loads((run_dir / "summary.json").read_text())["step"]
+    measured = []
+    for entry in entries[:2]:
+        lines = [json.loads(x) for x in (pathlib.Path(entry["workdir"]) / "eval.jsonl").read_text().splitlines()]
+        assert {r["step"] for r in lines} == {step} and all(r["protocol"]["num_samples"] == 30 for r in lines)
+        measured.append({r["metric"]: r["value"] for r in lines})
+    # The labels the classifier gives the run's 30 samples, counted directly.
+    model = classifier.MNISTClassifier.load(untrained_classifier)
+    labels = np.argmax(model.probabilities(_samples(run_dir, 30)), axis=1)
+    assert measured[0]["labels/classes_hit"] == len(np.unique(labels))
+    # A rerun measures nothing again; a different number of samples is a new measurement.
+    assert sweep_evaluate.evaluate_sweep(record, ["labels"], 30, str(untrained_classifier), log=logs.append) == 0
+    assert sweep_evaluate.already_evaluated(pathlib.Path(entries[0]["workdir"]), ["labels"], 30)
+    assert not sweep_evaluate.already_evaluated(pathlib.Path(entries[0]["workdir"]), ["labels"], 40)
+    assert not sweep_evaluate.already_evaluated(pathlib.Path(entries[0]["workdir"]), ["labels", "fid_mnist"], 30)
+    text = report(tmp_path)
+    assert "labels/classes_hit" in text.splitlines()[2]
+    _, rows = aggregate(record)
+    mean, _ = rows[0]["metrics"]["eval/labels/classes_hit"]
+    assert rows[0]["n"] == 2 and mean == np.mean([m["labels/classes_hit"] for m in measured])

@@ -339,3 +339,34 @@ def test_runs_that_differ_only_in_a_term_weight_stack_in_one_group():
     # Switching a term on or off, or changing its static settings, changes the program.
     assert len(group_runs(spec, weights + [{"overrides": {"reg.bcr.weight": 0.0}}])) == 2
     assert len(group_runs(spec, weights + [{"overrides": {"reg.bcr.weight": 1.0, "reg.bcr.policy": "cutout"}}])) == 2
+
+
+def test_report_takes_the_latest_evaluated_step_of_eval_jsonl(tmp_path):
+    entries = []
+    for seed, (early, late) in enumerate([(900.0, 980.0), (700.0, 1000.0)]):
+        wd = tmp_path / f"s{seed}"
+        wd.mkdir()
+        (wd / "summary.json").write_text(json.dumps({"step": 20, "metrics": {"eval/modes": 1.0}}))
+        lines = [{"metric": "stacked_mnist/modes", "value": early, "step": 10, "protocol": {"num_samples": 5}},
+                 {"metric": "stacked_mnist/modes", "value": late, "step": 20, "protocol": {"num_samples": 5}},
+                 {"metric": "nll_oracle", "value": 3.0, "step": 20, "protocol": {"temperature": 0.5}}]
+        (wd / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+        entries.append({"name": f"s{seed}", "overrides": {"seed": seed}, "workdir": str(wd)})
+    _, rows = sweep.aggregate({"config": "x", "runs": entries})
+    mean, se = rows[0]["metrics"]["eval/stacked_mnist/modes"]
+    assert mean == 990.0 and se == pytest.approx(np.std([980.0, 1000.0], ddof=1) / np.sqrt(2))
+    assert rows[0]["metrics"]["eval/modes"] == (1.0, 0.0)
+    assert "eval/nll_oracle" not in rows[0]["metrics"]  # a temperature sweep has no single final value
+
+
+def test_sweep_evaluate_refuses_an_unmeasurable_request_before_training(tmp_path, capsys):
+    args = ["--config", "grid25", "--workdir", str(tmp_path / "s"), "--evaluate", "stacked_mnist",
+            "--classifier", str(tmp_path / "none")]
+    assert sweep.main(args) == 2
+    err = capsys.readouterr().err
+    assert "train_classifier.py" in err and str(tmp_path / "none") in err
+    assert not (tmp_path / "s").exists()
+    assert sweep.main(args[:-4] + ["--evaluate", "fid,bleu"]) == 2
+    assert "bleu" in capsys.readouterr().err and not (tmp_path / "s").exists()
+    assert sweep.main(args[:-4] + ["--evaluate", "fid", "--eval_num_samples", "1"]) == 2
+    assert "at least 2" in capsys.readouterr().err and not (tmp_path / "s").exists()

@@ -8,14 +8,16 @@ is cropped to 28x28), with 3 channels in and out. The default objective is R3GAN
 gamma 0.05; Adam 2e-4, beta = (0, 0.99), batch 64, an EMA of G (decay 0.999). `get_sweep` runs the four
 objectives of R3GAN's Table 2 ("GAN" is the non-saturating loss; without R2, reg.r2.weight = 0):
 
-    gan-jax sweep --config stacked_mnist_r3gan:data.manual_dir=/path/to/mnist --workdir runs/stacked_r3gan \\
-        --mode local --sweep_arg 2
     python scripts/train_classifier.py --manual_dir /path/to/mnist --out runs/mnist_cnn
-    gan-jax evaluate --workdir runs/stacked_r3gan/runs/RUN --metrics stacked_mnist --num_samples 26000 \\
-        --classifier runs/mnist_cnn --manual_dir /path/to/mnist
+    gan-jax sweep --config stacked_mnist_r3gan:data.manual_dir=/path/to/mnist --workdir runs/stacked_r3gan \\
+        --mode local --sweep_arg 3 --evaluate stacked_mnist --eval_num_samples 26000 --classifier runs/mnist_cnn
+
+trains the 12 runs, measures each one's modes and KL on 26,000 samples, and writes the table
+(mean ± standard error over seeds) to runs/stacked_r3gan/report.md.
 
 `--mode vmap` trains the seeds of each objective as one vmapped program (the objectives differ in the
-program: the loss, and R2 on or off).
+program: the loss, and R2 on or off); on a 2-core CPU it is the slower choice here (three seeds stacked
+made 1.3-1.6 run-steps/s, one run alone 2.5 steps/s: XLA's CPU grouped convolutions under vmap).
 
 Variants: `runlocal`, and `key=value` overrides of any config key.
 """
@@ -50,7 +52,7 @@ def get_config(arg=None):
 
 
 def get_sweep(arg=None):
-    """The four objectives x seeds; `arg` is the number of seeds (default 2)."""
+    """The four objectives x seeds; `arg` is the number of seeds (default 3)."""
     losses, r1, r2 = zip(*OBJECTIVES.values())
-    return product(seeds(int(arg) if arg else 2), zip_(**{"loss": list(losses), "reg.r1.weight": list(r1),
+    return product(seeds(int(arg) if arg else 3), zip_(**{"loss": list(losses), "reg.r1.weight": list(r1),
                                                           "reg.r2.weight": list(r2)}))

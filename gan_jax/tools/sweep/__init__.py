@@ -5,7 +5,9 @@
 time; `vmap`: runs that differ only in per-run values as one vmapped program per group, see
 `vmap.py`; `ray`: the same runs as Ray tasks; `slurm`: writes a job-array script). Every mode is
 resumable: finished runs are skipped and interrupted ones resume. The sweep directory is locked
-while a sweep runs in it. `gan-jax sweep report DIR` aggregates the final metrics.
+while a sweep runs in it. `--evaluate fid,stacked_mnist,...` then measures every finished image run's
+latest checkpoint as `gan-jax evaluate` would (see `evaluate.py`). `gan-jax sweep report DIR`
+aggregates the final metrics, the measured ones included.
 """
 
 from __future__ import annotations
@@ -54,13 +56,25 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sweep") -> int:
     parser.add_argument("--processes", type=int, default=None,
                         help="local mode: runs at a time (default: 1, or one per accelerator)")
     parser.add_argument("--slurm_header", default="", help="extra #SBATCH lines for --mode slurm")
+    parser.add_argument("--evaluate", default=None, metavar="METRICS",
+                        help="after training, measure each finished image run's latest checkpoint with these "
+                             "`gan-jax evaluate` metrics (e.g. stacked_mnist or fid,kid); the report includes them")
+    parser.add_argument("--eval_num_samples", type=int, default=10_000, help="--evaluate: generated samples per run")
+    parser.add_argument("--classifier", default=None,
+                        help="--evaluate: trained MNIST classifier folder (scripts/train_classifier.py)")
+    parser.add_argument("--inception_weights", default=None, help="--evaluate: Inception weights file")
     args = parser.parse_args(argv)
 
     from gan_jax.loop.runguard import WorkdirLock
 
     spec = config_lib.resolve_config_path(args.config)
     workdir = pathlib.Path(args.workdir)
+    metrics = [m.strip() for m in args.evaluate.split(",") if m.strip()] if args.evaluate else []
     try:
+        if metrics:
+            from gan_jax.tools.sweep.evaluate import check_request
+
+            check_request(metrics, args.classifier, args.eval_num_samples)  # before hours of training, not after
         runs = expand(spec, args.sweep_arg)
         workdir.mkdir(parents=True, exist_ok=True)
         with WorkdirLock(workdir):  # one sweep per directory, whatever the mode
@@ -68,6 +82,10 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sweep") -> int:
             if args.mode == "slurm":
                 path = write_slurm(workdir, record, args.slurm_header)
                 print(f"Wrote {path} ({len(runs)} array tasks); submit it with: sbatch {path}")
+                if metrics:
+                    print(f"Once the array has finished, measure its runs with: {prog} --config {args.config} "
+                          f"--workdir {workdir} --mode local --evaluate {args.evaluate} (finished runs are not "
+                          "trained again)")
                 return 0
             if args.mode == "vmap":
                 from gan_jax.tools.sweep.vmap import run_vmap
@@ -81,7 +99,11 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sweep") -> int:
                 failed = run_ray(record, args.ray_address, args.ray_cpus_per_run, args.ray_gpus_per_run)
             else:
                 failed = run_local(record, args.processes or _default_processes())
-    except GanJaxError as e:
+            if metrics:
+                from gan_jax.tools.sweep.evaluate import evaluate_sweep
+
+                evaluate_sweep(record, metrics, args.eval_num_samples, args.classifier, args.inception_weights)
+    except (GanJaxError, FileNotFoundError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
     except FloatingPointError as e:

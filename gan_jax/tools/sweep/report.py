@@ -1,5 +1,10 @@
 """`gan-jax sweep report DIR`: the final metrics of every run, grouped by the swept values other than
-the seed, as mean ± standard error (report.md, report.csv, and report.png for a chosen metric)."""
+the seed, as mean ± standard error (report.md, report.csv, and report.png for a chosen metric).
+
+A run's final metrics are the `eval/` values of its summary.json and, where `gan-jax evaluate` (or
+`gan-jax sweep --evaluate`) has measured it after training, the records of its eval.jsonl at the
+latest evaluated step, as `eval/METRIC` (the last record of a metric wins; a text run's temperature
+sweep is left to `gan-jax evaluate report`)."""
 
 from __future__ import annotations
 
@@ -15,7 +20,24 @@ def _final_metrics(entry: dict) -> dict[str, float] | None:
     if not path.is_file():
         return None
     metrics = json.loads(path.read_text()).get("metrics", {})
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and k.startswith("eval/")}
+    final = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and k.startswith("eval/")}
+    return final | evaluated_metrics(pathlib.Path(entry["workdir"]))
+
+
+def evaluated_metrics(workdir: pathlib.Path) -> dict[str, float]:
+    """{"eval/METRIC": value} of the eval.jsonl records at the latest evaluated step (none: {})."""
+    path = workdir / "eval.jsonl"
+    if not path.is_file():
+        return {}
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # A text run's temperature sweep has one value per temperature, not one final value: left to
+    # `gan-jax evaluate report`.
+    records = [r for r in records if "metric" in r and "step" in r and isinstance(r.get("value"), (int, float))
+               and "temperature" not in r and "temperature" not in r.get("protocol", {})]
+    if not records:
+        return {}
+    last = max(r["step"] for r in records)
+    return {f"eval/{r['metric']}": float(r["value"]) for r in records if r["step"] == last}
 
 
 def aggregate(record: dict, group_keys: Sequence[str] | None = None) -> tuple[list[str], list[dict]]:

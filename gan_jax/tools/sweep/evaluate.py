@@ -1,0 +1,75 @@
+"""`gan-jax sweep --evaluate METRICS`: once the runs have trained, each finished image run's latest
+checkpoint measured as `gan-jax evaluate --metrics METRICS` would (records appended to the run's
+eval.jsonl), so that the sweep's report tabulates them beside the training-time metrics.
+
+A run whose eval.jsonl already holds every requested metric at its final step, from the same number
+of samples, is not measured again: rerunning the sweep command resumes an interrupted evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Callable
+
+from gan_jax.metrics import suite
+from gan_jax.tools.sweep.spec import finished
+
+# The record names of the metrics whose records are not named METRIC or METRIC/...
+_RECORD_NAMES = {"pr": ("precision", "recall"), "dc": ("density", "coverage")}
+
+
+def check_request(metrics: list[str], classifier_dir: str | None, num_samples: int = 10_000) -> None:
+    """Fails before any training when the request cannot be measured: an unknown metric, too few
+    samples, or the classifier metrics without a trained classifier."""
+    suite.parse_metrics(",".join(metrics))
+    if num_samples < 2:
+        raise suite.MetricError(f"--eval_num_samples must be at least 2, got {num_samples}.")
+    if any(m in suite.CLASSIFIER_METRICS for m in metrics):
+        from gan_jax.metrics import classifier
+
+        directory = pathlib.Path(classifier_dir or classifier.cache_dir() / classifier.DEFAULT_NAME)
+        if not (directory / "params").exists():
+            raise suite.MetricError(
+                f"--evaluate {','.join(metrics)} needs the trained MNIST classifier, and {directory} holds none: train "
+                "it first (python scripts/train_classifier.py --manual_dir PATH/TO/mnist) or give its folder "
+                "with --classifier.")
+
+
+def _covered(metric: str, names: set[str]) -> bool:
+    wanted = _RECORD_NAMES.get(metric)
+    if wanted:
+        return all(n in names for n in wanted)
+    return metric in names or any(n.startswith(metric + "/") for n in names)
+
+
+def already_evaluated(workdir: pathlib.Path, metrics: list[str], num_samples: int) -> bool:
+    """Whether eval.jsonl holds every metric at the run's final step from `num_samples` samples."""
+    summary, path = workdir / "summary.json", workdir / "eval.jsonl"
+    if not path.is_file() or not summary.is_file():
+        return False
+    step = json.loads(summary.read_text()).get("step")
+    names = set()
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            if r.get("step") == step and r.get("protocol", {}).get("num_samples") == num_samples:
+                names.add(r.get("metric", ""))
+    return all(_covered(m, names) for m in metrics)
+
+
+def evaluate_sweep(record: dict, metrics: list[str], num_samples: int = 10_000, classifier_dir: str | None = None,
+                   inception_weights: str | None = None, log: Callable[[str], None] = print) -> int:
+    """Measures the finished runs of `record` not yet measured; returns how many it measured."""
+    from gan_jax.tools.evaluate import evaluate_workdir
+
+    check_request(metrics, classifier_dir, num_samples)
+    runs = [e for e in record["runs"] if finished(e)]
+    todo = [e for e in runs if not already_evaluated(pathlib.Path(e["workdir"]), metrics, num_samples)]
+    log(f"sweep --evaluate {','.join(metrics)} ({num_samples} samples): {len(runs) - len(todo)} of {len(runs)} "
+        f"finished run(s) already measured, {len(todo)} to measure")
+    for i, entry in enumerate(todo, 1):
+        log(f"[{i}/{len(todo)}] {entry['name']}")
+        evaluate_workdir(entry["workdir"], metrics, "latest", num_samples, classifier_dir=classifier_dir,
+                         inception_weights=inception_weights, log=lambda s: log("  " + s))
+    return len(todo)
