@@ -341,7 +341,7 @@ def test_runs_that_differ_only_in_a_term_weight_stack_in_one_group():
     assert len(group_runs(spec, weights + [{"overrides": {"reg.bcr.weight": 1.0, "reg.bcr.policy": "cutout"}}])) == 2
 
 
-def test_report_takes_the_latest_evaluated_step_of_eval_jsonl(tmp_path):
+def test_report_takes_eval_jsonl_at_the_final_step(tmp_path):
     entries = []
     for seed, (early, late) in enumerate([(900.0, 980.0), (700.0, 1000.0)]):
         wd = tmp_path / f"s{seed}"
@@ -352,10 +352,16 @@ def test_report_takes_the_latest_evaluated_step_of_eval_jsonl(tmp_path):
                  {"metric": "nll_oracle", "value": 3.0, "step": 20, "protocol": {"temperature": 0.5}}]
         (wd / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
         entries.append({"name": f"s{seed}", "overrides": {"seed": seed}, "workdir": str(wd)})
+    # Measured at an earlier checkpoint only: not a final number, left out.
+    wd = tmp_path / "s2"
+    wd.mkdir()
+    (wd / "summary.json").write_text(json.dumps({"step": 20, "metrics": {"eval/modes": 1.0}}))
+    (wd / "eval.jsonl").write_text(json.dumps({"metric": "stacked_mnist/modes", "value": 5.0, "step": 10}) + "\n")
+    entries.append({"name": "s2", "overrides": {"seed": 2}, "workdir": str(wd)})
     _, rows = sweep.aggregate({"config": "x", "runs": entries})
     mean, se = rows[0]["metrics"]["eval/stacked_mnist/modes"]
     assert mean == 990.0 and se == pytest.approx(np.std([980.0, 1000.0], ddof=1) / np.sqrt(2))
-    assert rows[0]["metrics"]["eval/modes"] == (1.0, 0.0)
+    assert rows[0]["metrics"]["eval/modes"] == (1.0, 0.0) and rows[0]["n"] == 3
     assert "eval/nll_oracle" not in rows[0]["metrics"]  # a temperature sweep has no single final value
 
 

@@ -3,8 +3,8 @@ the seed, as mean ± standard error (report.md, report.csv, and report.png for a
 
 A run's final metrics are the `eval/` values of its summary.json and, where `gan-jax evaluate` (or
 `gan-jax sweep --evaluate`) has measured it after training, the records of its eval.jsonl at the
-latest evaluated step, as `eval/METRIC` (the last record of a metric wins; a text run's temperature
-sweep is left to `gan-jax evaluate report`)."""
+run's final step, as `eval/METRIC` (the last record of a metric wins; records of earlier checkpoints
+are not final, and a text run's temperature sweep is left to `gan-jax evaluate report`)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ def _final_metrics(entry: dict) -> dict[str, float] | None:
     path = pathlib.Path(entry["workdir"]) / "summary.json"
     if not path.is_file():
         return None
-    metrics = json.loads(path.read_text()).get("metrics", {})
+    summary = json.loads(path.read_text())
+    metrics = summary.get("metrics", {})
     final = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and k.startswith("eval/")}
-    return final | evaluated_metrics(pathlib.Path(entry["workdir"]))
+    return final | evaluated_metrics(pathlib.Path(entry["workdir"]), summary.get("step"))
 
 
-def evaluated_metrics(workdir: pathlib.Path) -> dict[str, float]:
-    """{"eval/METRIC": value} of the eval.jsonl records at the latest evaluated step (none: {})."""
+def evaluated_metrics(workdir: pathlib.Path, step: int | None) -> dict[str, float]:
+    """{"eval/METRIC": value} of the eval.jsonl records at `step`, the run's final one (none: {})."""
     path = workdir / "eval.jsonl"
     if not path.is_file():
         return {}
@@ -34,10 +35,7 @@ def evaluated_metrics(workdir: pathlib.Path) -> dict[str, float]:
     # `gan-jax evaluate report`.
     records = [r for r in records if "metric" in r and "step" in r and isinstance(r.get("value"), (int, float))
                and "temperature" not in r and "temperature" not in r.get("protocol", {})]
-    if not records:
-        return {}
-    last = max(r["step"] for r in records)
-    return {f"eval/{r['metric']}": float(r["value"]) for r in records if r["step"] == last}
+    return {f"eval/{r['metric']}": float(r["value"]) for r in records if r["step"] == step}
 
 
 def aggregate(record: dict, group_keys: Sequence[str] | None = None) -> tuple[list[str], list[dict]]:
