@@ -51,6 +51,16 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / "gan_jax" / "classifiers"
 
 
+def trained_dir(directory: str | pathlib.Path | None = None) -> pathlib.Path:
+    """The folder of a saved classifier (default: the cache's); FileNotFoundError with the fix if it holds none."""
+    directory = pathlib.Path(directory or cache_dir() / DEFAULT_NAME).absolute()
+    if not (directory / "params").exists():
+        raise FileNotFoundError(
+            f"No trained MNIST classifier in {directory}; train one first: python scripts/train_classifier.py "
+            f"--manual_dir PATH/TO/mnist (or give its directory with --classifier).")
+    return directory
+
+
 def train_classifier(images: np.ndarray, labels: np.ndarray, num_steps: int = 2000, batch_size: int = 128,
                      learning_rate: float = 1e-3, seed: int = 0) -> dict[str, Any]:
     """Adam on cross-entropy; images uint8 [N, 28, 28, 1] or float in [-1, 1]. Returns the params."""
@@ -147,11 +157,7 @@ class MNISTClassifier:
     def load(cls, directory: str | pathlib.Path | None = None) -> "MNISTClassifier":
         import orbax.checkpoint as ocp
 
-        directory = pathlib.Path(directory or cache_dir() / DEFAULT_NAME).absolute()
-        if not (directory / "params").exists():
-            raise FileNotFoundError(
-                f"No trained MNIST classifier in {directory}; train one first: python scripts/train_classifier.py "
-                f"--manual_dir PATH/TO/mnist (or give its directory with --classifier).")
+        directory = trained_dir(directory)
         target = jax.eval_shape(lambda: CNN().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))["params"])
         params = ocp.StandardCheckpointer().restore(directory / "params", target)
         meta = json.loads((directory / "meta.json").read_text()) if (directory / "meta.json").exists() else {}

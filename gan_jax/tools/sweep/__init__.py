@@ -69,11 +69,13 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sweep") -> int:
 
     spec = config_lib.resolve_config_path(args.config)
     workdir = pathlib.Path(args.workdir)
-    metrics = [m.strip() for m in args.evaluate.split(",") if m.strip()] if args.evaluate else []
+    metrics: list[str] = []
     try:
-        if metrics:
+        if args.evaluate:
+            from gan_jax.metrics.suite import parse_metrics
             from gan_jax.tools.sweep.evaluate import check_request
 
+            metrics = parse_metrics(args.evaluate)
             check_request(metrics, args.classifier, args.eval_num_samples)  # before hours of training, not after
         runs = expand(spec, args.sweep_arg)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import pathlib
 from typing import Callable
 
 from gan_jax.metrics import suite
+from gan_jax.tools.sweep.report import records_at
 from gan_jax.tools.sweep.spec import finished
 
 # The record names of the metrics whose records are not named METRIC or METRIC/...
@@ -28,12 +29,7 @@ def check_request(metrics: list[str], classifier_dir: str | None, num_samples: i
     if any(m in suite.CLASSIFIER_METRICS for m in metrics):
         from gan_jax.metrics import classifier
 
-        directory = pathlib.Path(classifier_dir or classifier.cache_dir() / classifier.DEFAULT_NAME)
-        if not (directory / "params").exists():
-            raise suite.MetricError(
-                f"--evaluate {','.join(metrics)} needs the trained MNIST classifier, and {directory} holds none: train "
-                "it first (python scripts/train_classifier.py --manual_dir PATH/TO/mnist) or give its folder "
-                "with --classifier.")
+        classifier.trained_dir(classifier_dir)
 
 
 def _covered(metric: str, names: set[str]) -> bool:
@@ -45,16 +41,11 @@ def _covered(metric: str, names: set[str]) -> bool:
 
 def already_evaluated(workdir: pathlib.Path, metrics: list[str], num_samples: int) -> bool:
     """Whether eval.jsonl holds every metric at the run's final step from `num_samples` samples."""
-    summary, path = workdir / "summary.json", workdir / "eval.jsonl"
-    if not path.is_file() or not summary.is_file():
+    summary = workdir / "summary.json"
+    if not summary.is_file():
         return False
-    step = json.loads(summary.read_text()).get("step")
-    names = set()
-    for line in path.read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            if r.get("step") == step and r.get("protocol", {}).get("num_samples") == num_samples:
-                names.add(r.get("metric", ""))
+    records = records_at(workdir, json.loads(summary.read_text()).get("step"))
+    names = {r.get("metric", "") for r in records if r.get("protocol", {}).get("num_samples") == num_samples}
     return all(_covered(m, names) for m in metrics)
 
 

@@ -25,17 +25,22 @@ def _final_metrics(entry: dict) -> dict[str, float] | None:
     return final | evaluated_metrics(pathlib.Path(entry["workdir"]), summary.get("step"))
 
 
+def records_at(workdir: pathlib.Path, step: int | None) -> list[dict]:
+    """The records of WORKDIR/eval.jsonl at checkpoint `step` (none: [])."""
+    path = workdir / "eval.jsonl"
+    if step is None or not path.is_file():
+        return []
+    records = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return [r for r in records if r.get("step") == step]
+
+
 def evaluated_metrics(workdir: pathlib.Path, step: int | None) -> dict[str, float]:
     """{"eval/METRIC": value} of the eval.jsonl records at `step`, the run's final one (none: {})."""
-    path = workdir / "eval.jsonl"
-    if not path.is_file():
-        return {}
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     # A text run's temperature sweep has one value per temperature, not one final value: left to
     # `gan-jax evaluate report`.
-    records = [r for r in records if "metric" in r and "step" in r and isinstance(r.get("value"), (int, float))
-               and "temperature" not in r and "temperature" not in r.get("protocol", {})]
-    return {f"eval/{r['metric']}": float(r["value"]) for r in records if r["step"] == step}
+    return {f"eval/{r['metric']}": float(r["value"]) for r in records_at(workdir, step)
+            if "metric" in r and isinstance(r.get("value"), (int, float))
+            and "temperature" not in r and "temperature" not in r.get("protocol", {})}
 
 
 def aggregate(record: dict, group_keys: Sequence[str] | None = None) -> tuple[list[str], list[dict]]:
