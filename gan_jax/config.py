@@ -420,21 +420,37 @@ def diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def _leaf(config: ml_collections.ConfigDict, key: str):
+    """The current value at dotted `key`, or None where there is none."""
+    node = config
+    for part in key.split("."):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def parse_arg(config: ml_collections.ConfigDict, arg: str | None, flags: Sequence[str] = ()) -> set[str]:
     """Applies an experiment's `path:ARG`: comma-separated `key=value` overrides and bare flags.
 
     The flag `runlocal` shrinks a run to a seconds-long smoke test (a few steps, at most 16
     samples per pack); `flags` names the other bare flags the experiment understands (any other
-    bare word is an error). Returns the flags given other than `runlocal`.
+    bare word is an error). A string key takes a comma list as its value: in
+    `model.r3gan.widths=64,64,32,16,runlocal` the bare words after the override that are not
+    flags continue its value. Returns the flags given other than `runlocal`.
     """
-    given = set()
+    known = {"runlocal", *flags}
+    given, overrides = set(), []
     for item in filter(None, (arg or "").split(",")):
         if "=" in item:
             key, value = item.split("=", 1)
-            apply_overrides(config, {key.strip(): value.strip()})
+            overrides.append([key.strip(), value.strip()])
+        elif overrides and item.strip() not in known and isinstance(_leaf(config, overrides[-1][0]), str):
+            overrides[-1][1] += "," + item.strip()  # a list value: `model.r3gan.widths=64,64,32,16`
         else:
             given.add(item.strip())
-    known = {"runlocal", *flags}
+    for key, value in overrides:
+        apply_overrides(config, {key: value})
     unknown = sorted(given - known)
     if unknown:
         near = [m for u in unknown for m in difflib.get_close_matches(u, known, n=1)]

@@ -94,3 +94,13 @@ def test_grid25_pacgan_flag_selects_pacgans_setup():
     assert (c.model.g_width, c.model.d_width, c.model.d_fourier_features) == (400, 200, 0)
     assert (c.loss, c.reg.gp.weight, c.batch_size, c.optim.g_lr, c.optim.b1) == ("non_saturating", 0.0, 100, 1e-4, 0.8)
     assert c.seed == 3 and c.pack == 4
+
+
+def test_list_value_in_experiment_argument():
+    r3gan = str(ROOT / "gan_jax" / "experiments" / "mnist_r3gan.py")
+    c = config_lib.load_config(r3gan + ":model.r3gan.widths=64,64,32,16,model.r3gan.cardinality=8,8,4,2,runlocal,seed=2")
+    assert (c.model.r3gan.widths, c.model.r3gan.cardinality, c.seed, c.num_steps) == ("64,64,32,16", "8,8,4,2", 2, 2)
+    with pytest.raises(ValueError, match=r"'16'.*Flags this experiment knows"):
+        config_lib.load_config(r3gan + ":seed=2,16")  # after a number key a bare word is still a flag
+    with pytest.raises(ValueError, match=r"'pacgn'"):
+        config_lib.load_config(GRID25 + ":pacgn,seed=1")
