@@ -295,3 +295,58 @@ def test_config_keys_from_the_command_line_and_their_checks():
     config_lib.apply_overrides(c, {"model.conditioning": "none", "model.r3gan.bf16_stages": "5"})
     with pytest.raises(ConfigError, match="bf16_stages"):
         r3gan.validate(c.model, c)
+
+
+def test_stacked_mnist_r3gan_variants_and_its_table_sweep():
+    from gan_jax.tools.sweep.spec import expand
+
+    narrow = config_lib.load_config("stacked_mnist_r3gan")
+    assert narrow.model.generator == "r3gan" and narrow.loss == "rpgan" and narrow.optim.b1 == 0.0
+    assert (narrow.reg.r1.weight, narrow.reg.r2.weight, narrow.reg.r1.every, narrow.reg.r2.every) == (0.05, 0.05, 1, 1)
+    dcgan = config_lib.load_config("stacked_mnist_r3gan:dcgan_nets,reg.r1.weight=5")
+    stacked = config_lib.load_config("stacked_mnist_dcgan")
+    assert dcgan.model.generator == dcgan.model.discriminator == "dcgan" and dcgan.model.to_dict() == stacked.model.to_dict()
+    assert dcgan.optim.to_dict() == stacked.optim.to_dict() and dcgan.optim.b1 == 0.5
+    assert dcgan.data.source == "stacked:mnist" and dcgan.ema.decay == 0.0 and dcgan.g_noise == "fresh"
+    # An override after the flag wins over the variant's gamma 10.
+    assert (dcgan.loss, dcgan.reg.r1.weight, dcgan.reg.r2.weight, dcgan.reg.r1.every, dcgan.reg.r2.every,
+            dcgan.num_steps) == ("rpgan", 5.0, 10.0, 16, 16, 3000)
+    with pytest.raises(ValueError, match="dcgan_nets"):
+        config_lib.load_config("stacked_mnist_r3gan:dcgan_net")
+
+    runs = expand(str(config_lib.resolve_config_path("stacked_mnist_r3gan:dcgan_nets")), "3")
+    assert len(runs) == 12 and [r["seed"] for r in runs] == [0] * 4 + [1] * 4 + [2] * 4
+    rows = set()
+    for r in runs:  # R3GAN's Table 2: both losses, R1 always, R2 in half the rows
+        c = config_lib.load_config("stacked_mnist_r3gan:dcgan_nets")
+        config_lib.apply_overrides(c, {k: str(v) for k, v in r.items()})
+        assert c.reg.r1.weight == 10.0
+        rows.add((c.loss, c.reg.r2.weight))
+    assert rows == {("rpgan", 10.0), ("non_saturating", 10.0), ("rpgan", 0.0), ("non_saturating", 0.0)}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("_mocked_download")
+def test_stacked_mnist_r3gan_on_dcgan_networks_trains_with_lazy_r1_and_r2(tmp_path):
+    import json
+
+    import tensorflow_datasets as tfds
+
+    from gan_jax.loop.trainer import train_and_evaluate
+
+    config = config_lib.load_config("stacked_mnist_r3gan:dcgan_nets,runlocal,data.num_train=64,reg.r1.every=2,"
+                                    "reg.r2.every=2")
+    config.unlock()
+    config.num_steps = 3
+    config.steps_per_dispatch = 1
+    config.log_every_steps = 1
+    config.eval_every_steps = config.ckpt_every_steps = 3
+    config.lock()
+    with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
+        summary = train_and_evaluate(config, tmp_path, progress=False)
+    assert summary["step"] == 3 and np.isfinite(summary["metrics"]["train/d_loss"])
+    rows = {row["step"]: row for row in map(json.loads, open(tmp_path / "metrics.jsonl")) if "train/r1" in row}
+    # Lazy with k = 2: D updates 0 and 2 (logged at steps 1 and 3) compute R1 and R2, update 1 does not.
+    for step in (1, 3):
+        assert rows[step]["train/r1"] > 0 and rows[step]["train/r2"] > 0
+    assert rows[2]["train/r1"] == 0 and rows[2]["train/r2"] == 0
