@@ -37,7 +37,6 @@ _mnist = load_module(pathlib.Path(__file__).with_name("mnist_r3gan.py"))
 _stacked_dcgan = load_module(pathlib.Path(__file__).with_name("stacked_mnist_dcgan.py"))
 
 GAMMA = 0.05  # on mnist_r3gan's networks, every D step
-DCGAN_GAMMA, DCGAN_EVERY = 10.0, 16  # on stacked_mnist_dcgan's networks, every 16th D step
 # R3GAN's Table 2 rows: (loss, with R2); R1 is on in all four.
 OBJECTIVES = {
     "rpgan_r1_r2": ("rpgan", True),
@@ -51,10 +50,9 @@ def get_config(arg=None):
     """mnist_r3gan's networks and optimizer (3 channels in and out) on Stacked MNIST, or with `dcgan_nets`
     stacked_mnist_dcgan's; RpGAN with R1 and R2."""
     if "dcgan_nets" in {w.strip() for w in (arg or "").split(",")}:
-        c = _stacked_dcgan.get_config()  # its lazy R1: weight 10 every 16th D step
+        c = _stacked_dcgan.get_config()
         c.unlock()
-        c.reg.r1.weight = c.reg.r2.weight = DCGAN_GAMMA
-        c.reg.r1.every = c.reg.r2.every = DCGAN_EVERY
+        c.reg.r2.weight, c.reg.r2.every = c.reg.r1.weight, c.reg.r1.every  # R2 as that recipe's lazy R1
         c.num_steps = 3_000
         c.log_every_steps = 500
         c.eval_every_steps = c.ckpt_every_steps = 1_000
