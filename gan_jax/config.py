@@ -430,6 +430,14 @@ def _leaf(config: ml_collections.ConfigDict, key: str):
     return node
 
 
+def arg_flags(arg: str | None) -> set[str]:
+    """The bare words of an experiment's `path:ARG` (its flags), read before the config is built.
+
+    An experiment applies its flags first and `parse_arg` last, so a `key=value` in ARG wins over
+    what a flag sets, wherever the two stand in ARG."""
+    return {item.strip() for item in (arg or "").split(",") if item.strip() and "=" not in item}
+
+
 def parse_arg(config: ml_collections.ConfigDict, arg: str | None, flags: Sequence[str] = ()) -> set[str]:
     """Applies an experiment's `path:ARG`: comma-separated `key=value` overrides and bare flags.
 
@@ -437,7 +445,8 @@ def parse_arg(config: ml_collections.ConfigDict, arg: str | None, flags: Sequenc
     samples per pack); `flags` names the other bare flags the experiment understands (any other
     bare word is an error). A string key takes a comma list as its value: in
     `model.r3gan.widths=64,64,32,16,runlocal` the bare words after the override that are not
-    flags continue its value. Returns the flags given other than `runlocal`.
+    flags continue its value. Returns the flags given other than `runlocal`. Call it after the
+    experiment has applied its flags (`arg_flags`), so the overrides come last.
     """
     known = {"runlocal", *flags}
     given, overrides = set(), []

@@ -104,3 +104,14 @@ def test_list_value_in_experiment_argument():
         config_lib.load_config(r3gan + ":seed=2,16")  # after a number key a bare word is still a flag
     with pytest.raises(ValueError, match=r"'pacgn'"):
         config_lib.load_config(GRID25 + ":pacgn,seed=1")
+
+
+@pytest.mark.parametrize("arg", ["cond,model.fake_labels=uniform", "model.fake_labels=uniform,cond"])
+def test_an_override_wins_over_a_flag_wherever_it_stands(arg):
+    r3gan = str(ROOT / "gan_jax" / "experiments" / "mnist_r3gan.py")
+    c = config_lib.load_config(f"{r3gan}:{arg}")
+    assert (c.model.conditioning, c.model.fake_labels) == ("projection", "uniform")  # cond set both; the override one
+    cifar = str(ROOT / "gan_jax" / "experiments" / "cifar10_r3gan.py")
+    c = config_lib.load_config(cifar + ":uncond,model.conditioning=projection,runlocal")
+    assert c.model.conditioning == "projection" and c.model.r3gan.widths == "32,32,32,32"
+    assert config_lib.arg_flags(" cond , seed=2,model.r3gan.widths=8,8,runlocal") == {"cond", "8", "runlocal"}

@@ -27,7 +27,7 @@ Variants: `uncond` (no labels), `runlocal` (narrow networks, a tiny batch: a CPU
 
 import math
 
-from gan_jax.config import default_config, lock, parse_arg
+from gan_jax.config import arg_flags, default_config, lock, parse_arg
 from gan_jax.objectives.augment import ada
 
 BATCH = 512
@@ -85,12 +85,13 @@ def get_config(arg=None):
     for key, value in ada.R3GAN.items():
         c.augment.ada[key] = value
 
-    if "runlocal" in (arg or ""):
+    flags = arg_flags(arg)
+    if "runlocal" in flags:
         c.model.r3gan.widths = "32,32,32,32"
         c.model.r3gan.blocks = "1"
         c.model.r3gan.cardinality = "4"
         c.model.r3gan.bf16_stages = 0  # bfloat16 is emulated, and slow, on most CPUs
-    flags = parse_arg(c, arg, flags=("uncond",))
     if "uncond" in flags:
         c.model.conditioning = "none"
+    parse_arg(c, arg, flags=("uncond",))
     return lock(c)

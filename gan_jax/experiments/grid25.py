@@ -26,7 +26,7 @@ PacGAN's own networks and optimizer: `experiments/grid25.py:pacgan`. Other varia
 config key), and `runlocal` for a seconds-long smoke run.
 """
 
-from gan_jax.config import default_config, lock, parse_arg, product, seeds, zip_
+from gan_jax.config import arg_flags, default_config, lock, parse_arg, product, seeds, zip_
 
 # PacGAN-Table-1-style study: four losses; the Wasserstein critic keeps its gradient penalty.
 LOSSES = zip_(
@@ -42,7 +42,7 @@ def get_config(arg=None):
     c.model.discriminator = "pacgan_maxout"
     c.model.latent_dim = 2
     c.pack = 4
-    if "pacgan" in (arg or "").split(","):
+    if "pacgan" in arg_flags(arg):
         # PacGAN's setup: G 4 x 400, D 3 x 200 maxout-5, non-saturating loss, Adam 1e-4 (beta1 0.8), batch 100.
         c.model.g_width, c.model.d_width = 400, 200
         c.model.maxout_pieces = 5

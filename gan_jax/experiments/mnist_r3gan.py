@@ -16,7 +16,7 @@ Offline, point tfds at the original files: --config.data.manual_dir=/path/to/mni
 Variants: `cond`, `runlocal`, and `key=value` overrides of any config key.
 """
 
-from gan_jax.config import default_config, lock, parse_arg
+from gan_jax.config import arg_flags, default_config, lock, parse_arg
 
 
 def get_config(arg=None):
@@ -47,8 +47,8 @@ def get_config(arg=None):
     c.optim.b2 = 0.99
     c.ema.decay = 0.999
     c.eval.num_samples = 64
-    flags = parse_arg(c, arg, flags=("cond",))
-    if "cond" in flags:
+    if "cond" in arg_flags(arg):
         c.model.conditioning = "projection"
         c.model.fake_labels = "real"
+    parse_arg(c, arg, flags=("cond",))
     return lock(c)

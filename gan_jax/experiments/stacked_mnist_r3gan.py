@@ -31,7 +31,7 @@ Variants: `dcgan_nets`, `runlocal`, and `key=value` overrides of any config key.
 
 import pathlib
 
-from gan_jax.config import load_module, lock, parse_arg, product, seeds
+from gan_jax.config import arg_flags, load_module, lock, parse_arg, product, seeds
 
 _mnist = load_module(pathlib.Path(__file__).with_name("mnist_r3gan.py"))
 _stacked_dcgan = load_module(pathlib.Path(__file__).with_name("stacked_mnist_dcgan.py"))
@@ -49,7 +49,7 @@ OBJECTIVES = {
 def get_config(arg=None):
     """mnist_r3gan's networks and optimizer (3 channels in and out) on Stacked MNIST, or with `dcgan_nets`
     stacked_mnist_dcgan's; RpGAN with R1 and R2."""
-    if "dcgan_nets" in {w.strip() for w in (arg or "").split(",")}:
+    if "dcgan_nets" in arg_flags(arg):
         c = _stacked_dcgan.get_config()
         c.unlock()
         c.reg.r2.weight, c.reg.r2.every = c.reg.r1.weight, c.reg.r1.every  # R2 as that recipe's lazy R1
