@@ -4,6 +4,7 @@ import pathlib
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from gan_jax.data import stacked as stacked_lib
 from gan_jax.metrics import classifier, suite
@@ -61,7 +62,38 @@ def test_stacked_mnist_modes_and_kl_by_hand():
     assert result["modes"] == 4
     np.testing.assert_allclose(result["kl"], np.sum(p * np.log(1000 * p)))
     everything = classifier.stacked_mnist_modes(np.arange(1000).repeat(26))
-    assert everything == {"modes": 1000.0, "kl": pytest.approx(0.0, abs=1e-12)}
+    assert everything == {"modes": 1000.0, "kl": pytest.approx(0.0, abs=1e-12),
+                          "kl_digits": pytest.approx(0.0, abs=1e-12), "kl_dependence": pytest.approx(0.0, abs=1e-12)}
+
+
+def test_stacked_mnist_kl_splits_into_digits_and_dependence_by_hand():
+    # Red only 0 or 1, green and blue uniform and independent: 200 modes equally often. Each channel's
+    # KL to uniform over 10 is log(10 / 2) for red and 0 for the others; the channels are independent.
+    r, g, b = np.meshgrid(np.arange(2), np.arange(10), np.arange(10), indexing="ij")
+    independent = classifier.stacked_mnist_modes((100 * r + 10 * g + b).ravel())
+    np.testing.assert_allclose([independent["kl"], independent["kl_digits"], independent["kl_dependence"]],
+                               [np.log(5), np.log(5), 0.0], atol=1e-12)
+    # The same digit in all three channels (000, 111, ..., 999): every channel is uniform, yet only 10 of
+    # the 1000 modes occur; the KL, log(1000 / 10), is all dependence: 3 H(digit) - H(mode) = 2 log 10.
+    same = classifier.stacked_mnist_modes(111 * np.arange(10).repeat(3))
+    np.testing.assert_allclose([same["kl"], same["kl_digits"], same["kl_dependence"]],
+                               [np.log(100), 0.0, 2 * np.log(10)], atol=1e-12)
+    # Any distribution: scipy's entropies give the same split.
+    modes = np.random.default_rng(0).choice(1000, size=5000, p=np.random.default_rng(1).dirichlet(np.ones(1000)))
+    result = classifier.stacked_mnist_modes(modes)
+    entropy = lambda x, k: scipy.stats.entropy(np.bincount(x, minlength=k))
+    digits = (modes // 100, modes // 10 % 10, modes % 10)
+    np.testing.assert_allclose(result["kl"], np.log(1000) - entropy(modes, 1000), atol=1e-10)
+    np.testing.assert_allclose(result["kl_digits"], sum(np.log(10) - entropy(d, 10) for d in digits), atol=1e-10)
+    np.testing.assert_allclose(result["kl_dependence"], sum(entropy(d, 10) for d in digits) - entropy(modes, 1000),
+                               atol=1e-10)
+
+
+def test_stacked_mnist_kl_of_a_uniform_generator_is_the_plug_in_bias():
+    # The docstring's floor: N uniform draws over 1000 modes score about (1000 - 1) / (2 N), not 0.
+    rng = np.random.default_rng(0)
+    kls = [classifier.stacked_mnist_modes(rng.integers(0, 1000, 26_000))["kl"] for _ in range(20)]
+    np.testing.assert_allclose(np.mean(kls), 999 / (2 * 26_000), rtol=0.05)
 
 
 def test_label_statistics_by_hand():

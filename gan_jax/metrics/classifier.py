@@ -184,10 +184,20 @@ def confidence_statistics(probabilities: np.ndarray, threshold: float = CONFIDEN
 
 
 def stacked_mnist_modes(modes: np.ndarray) -> dict[str, float]:
-    """PacGAN's Stacked MNIST numbers: modes hit (of 1000) and KL(p_gen || uniform over 1000)."""
-    p = np.bincount(np.asarray(modes), minlength=STACKED_MODES) / len(modes)
+    """PacGAN's Stacked MNIST numbers, modes hit (of 1000) and KL(p_gen || uniform over 1000), and the KL
+    split exactly in two: `kl_digits`, the sum over the three channels of each channel's digit
+    distribution's KL to uniform over 10 (the digits' own imbalance), and `kl_dependence`, the rest, the
+    total correlation sum_c H(channel c) - H(mode) (the channels' digits depending on one another).
+
+    A generator that is exactly uniform still scores a KL of about (1000 - 1) / (2 N) on N samples
+    (0.019 at N = 26,000), the bias of the plug-in estimate."""
+    modes = np.asarray(modes)
+    p = np.bincount(modes, minlength=STACKED_MODES) / len(modes)
     nonzero = p > 0
-    return {"modes": float(nonzero.sum()), "kl": float(np.sum(p[nonzero] * np.log(p[nonzero] * STACKED_MODES)))}
+    kl = float(np.sum(p[nonzero] * np.log(p[nonzero] * STACKED_MODES)))
+    kl_digits = sum(label_statistics(digit)["kl_uniform"] for digit in (modes // 100, modes // 10 % 10, modes % 10))
+    return {"modes": float(nonzero.sum()), "kl": kl, "kl_digits": float(kl_digits),
+            "kl_dependence": kl - float(kl_digits)}
 
 
 def format_stacked_table(result: dict[str, float], num_samples: int) -> str:
