@@ -46,6 +46,12 @@ def command(workdir, **overrides) -> list[str]:
     return [sys.executable, str(ROOT / "scripts" / "train.py")] + argv(workdir, **overrides)
 
 
+def command_for(experiment: str, workdir) -> list[str]:
+    """README's `python scripts/train.py` for `experiment` in `workdir`, without the tiny run's flags."""
+    return [sys.executable, str(ROOT / "scripts" / "train.py"), "--config", experiment, "--workdir", str(workdir),
+            "--quiet"]
+
+
 def subprocess_env(cache_dir) -> dict[str, str]:
     """The test process's environment (CPU, 4 host devices) plus a shared compilation cache."""
     env = dict(os.environ)

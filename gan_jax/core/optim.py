@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
@@ -88,3 +89,35 @@ def make_optimizers(config: ml_collections.ConfigDict
     """The twin optimizers of a run: (G's, stepping once per step; D's, stepping n_critic times)."""
     return (make_optimizer(config, config.optim.g_lr, 1),
             make_optimizer(config, config.optim.d_lr, config.n_critic))
+
+
+def _is_injected(node) -> bool:
+    return isinstance(node, (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState))
+
+
+def map_hyperparam(opt_state, name: str, fn):
+    """The optimizer state with every injected hyperparameter `name` replaced by `fn(old value)`
+    (its dtype kept)."""
+
+    def visit(node):
+        if _is_injected(node) and name in node.hyperparams:
+            hparams = dict(node.hyperparams)
+            old = hparams[name]
+            hparams[name] = jnp.asarray(fn(old), jnp.asarray(old).dtype)
+            return node._replace(hyperparams=hparams)
+        return node
+
+    return jax.tree.map(visit, opt_state, is_leaf=_is_injected)
+
+
+def hyperparam_values(opt_state, name: str) -> list[float]:
+    """Every injected hyperparameter `name` in an optimizer state (for messages and tests)."""
+    found = []
+
+    def visit(node):
+        if _is_injected(node) and name in node.hyperparams:
+            found.append(float(jax.device_get(node.hyperparams[name])))
+        return node
+
+    jax.tree.map(visit, opt_state, is_leaf=_is_injected)
+    return found

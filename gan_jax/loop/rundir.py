@@ -19,7 +19,8 @@ import ml_collections
 from gan_jax import config as config_lib
 from gan_jax.core import optim
 from gan_jax.core.state import GANState, create_state
-from gan_jax.errors import ConfigError, GanJaxError
+from gan_jax.errors import GanJaxError
+from gan_jax.loop import resume
 from gan_jax.loop.checkpoint import Checkpointer
 from gan_jax.models import build_models
 
@@ -40,34 +41,21 @@ def write_atomic(path: pathlib.Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _lookup(tree: dict, key: str):
-    for part in key.split("."):
-        if not isinstance(tree, dict) or part not in tree:
-            return "<absent>"
-        tree = tree[part]
-    return tree
+def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict, allow_change: Sequence[str] = (),
+                 data_shape: Sequence[int] = (2,), num_classes: int = 0) -> list[resume.Change]:
+    """`WORKDIR/config.json`; returns how `config` differs from the config already there.
 
-
-def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict, allow_change: Sequence[str] = ()) -> None:
-    """`WORKDIR/config.json`; a workdir that holds a run with another config is refused (naming each
-    differing key) unless those keys are in `allow_change`."""
+    A workdir that holds a run with another config is refused (naming each differing key) unless those keys
+    are in `allow_change`; a change a restored state cannot take is refused whatever `allow_change` says
+    (`loop.resume.check`; `data_shape` and `num_classes` describe the run's data for that check)."""
     path = pathlib.Path(workdir) / "config.json"
-    resolved = config_lib.to_dict(config)
+    found = []
     if path.exists():
-        previous = json.loads(path.read_text())
-        changed = config_lib.diff(previous, resolved)
-        refused = [k for k in changed if k not in allow_change]
-        if refused:
-            details = "; ".join(f"{k}: {_lookup(previous, k)!r} -> {_lookup(resolved, k)!r}" for k in refused)
-            raise ConfigError(
-                f"{workdir} holds a run with a different config ({details}). Use another --workdir, the same "
-                f"config to resume, or --allow_config_change {','.join(refused)} to resume with the new values.")
-        if changed:
-            log.warning("Resuming with changed config keys: %s.", ", ".join(
-                f"{k} {_lookup(previous, k)!r} -> {_lookup(resolved, k)!r}" for k in changed))
-        else:
-            return
-    write_atomic(path, json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+        found = resume.check(workdir, json.loads(path.read_text()), config, allow_change, data_shape, num_classes)
+        if not found:
+            return []
+    write_atomic(path, json.dumps(config_lib.to_dict(config), indent=2, sort_keys=True) + "\n")
+    return found
 
 
 def read_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:

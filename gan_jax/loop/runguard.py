@@ -21,8 +21,8 @@ import time
 
 import jax
 import jax.numpy as jnp
-import optax
 
+from gan_jax.core import optim
 from gan_jax.errors import DivergenceError, WorkdirLockedError  # noqa: E402,F401  (raised here)
 
 
@@ -230,31 +230,11 @@ def describe_divergence(bad: dict[str, int], steps_per_dispatch: int) -> tuple[i
     return end, f"non-finite {', '.join(names)} at {where}"
 
 
-def _is_injected(node) -> bool:
-    return isinstance(node, (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState))
-
-
 def scale_learning_rates(opt_state, factor: float):
     """The optimizer state with every injected `learning_rate` multiplied by `factor`."""
-
-    def scale(node):
-        if _is_injected(node) and "learning_rate" in node.hyperparams:
-            hparams = dict(node.hyperparams)
-            hparams["learning_rate"] = hparams["learning_rate"] * factor
-            return node._replace(hyperparams=hparams)
-        return node
-
-    return jax.tree.map(scale, opt_state, is_leaf=_is_injected)
+    return optim.map_hyperparam(opt_state, "learning_rate", lambda lr: lr * factor)
 
 
 def learning_rates(opt_state) -> list[float]:
     """Every injected `learning_rate` in an optimizer state (for messages and tests)."""
-    found = []
-
-    def visit(node):
-        if _is_injected(node) and "learning_rate" in node.hyperparams:
-            found.append(float(jax.device_get(node.hyperparams["learning_rate"])))
-        return node
-
-    jax.tree.map(visit, opt_state, is_leaf=_is_injected)
-    return found
+    return optim.hyperparam_values(opt_state, "learning_rate")

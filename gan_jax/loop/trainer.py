@@ -42,7 +42,7 @@ from gan_jax.core.state import count_params
 from gan_jax.data.prefetch import Prefetcher
 from gan_jax.errors import ConfigError
 from gan_jax.loop import actions as actions_lib
-from gan_jax.loop import distributed, evaluation, pretrain, rundir, runguard, writers
+from gan_jax.loop import distributed, evaluation, pretrain, resume, rundir, runguard, writers
 from gan_jax.loop.checkpoint import Checkpointer
 from gan_jax.loop.setup import RunSetup, runners, setup_run
 
@@ -245,17 +245,22 @@ class Trainer:
             self.prefetcher.close()
 
 
-def _open_run(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Path, state, iterator,
+def _open_run(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Path, state, iterator, spec,
               allow_config_change: Sequence[str], allow_fresh_start: bool) -> tuple[Run, Any, int]:
-    """The run's config written, its newest checkpoint restored, its writers opened: (run, state, step).
+    """The run's config written, its newest checkpoint restored (with the per-run values the config changed
+    written into it, `loop.resume`), its writers opened: (run, state, step).
 
     Process 0 writes; every process restores (the same checkpoint) and opens its checkpointer."""
 
     def prepare():
-        rundir.write_config(workdir, config, allow_config_change)
+        found = rundir.write_config(workdir, config, allow_config_change, spec.shape, spec.num_classes or 0)
         (workdir / "samples").mkdir(exist_ok=True)
+        return json.dumps([dataclasses.asdict(c) for c in found])
 
-    distributed.on_primary(prepare, "open_run")
+    found = distributed.on_primary(prepare, "open_run")
+    if jax.process_count() > 1:
+        found = distributed.broadcast_text(found or "", "config_changes")
+    found = [resume.Change(**c) for c in json.loads(found)]
     checkpointer = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
     step, lr_scale = 0, 1.0
     restored = checkpointer.restore_latest(state, allow_fresh_start)
@@ -263,8 +268,15 @@ def _open_run(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Pat
         state, meta, step = restored
         iterator.seek(meta["data_position"])
         lr_scale = meta.get("lr_scale", 1.0)
+        state, applied = resume.apply_changes(state, config, found, lr_scale)
         if distributed.is_primary():
             log.info("Resuming from step %d in %s", step, workdir)
+            if applied:
+                log.warning("Per-run values changed on resume, written into the restored state: %s.",
+                            ", ".join(map(str, applied)))
+            rest = [c for c in found if c not in applied]
+            if rest:
+                log.warning("Changed config keys, taken from the new config: %s.", ", ".join(map(str, rest)))
     writer = distributed.on_primary(lambda: _open_writer(config, workdir, step), "writers")
     run = Run(name, config, workdir, writer or writers.MetricWriter(), checkpointer, lr_scale)
     return run, state, step
@@ -391,8 +403,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     _check_divergence_options(on_divergence, rollback_lr_factor)
     setup = setup_run(config, len(devices), jax.process_index(), processes)
     with _locked(workdir):
-        run, state, step = _open_run(workdir.name, config, workdir, setup.state, setup.iterator, allow_config_change,
-                                     allow_fresh_start)
+        run, state, step = _open_run(workdir.name, config, workdir, setup.state, setup.iterator, setup.spec,
+                                     allow_config_change, allow_fresh_start)
         if setup.spec.kind == "text":
             distributed.on_primary(lambda: pretrain.save_tokenizer(workdir, setup.spec), "tokenizer")
             if step == 0 and run.checkpointer.latest_step() is None:  # MLE pretraining, before adversarial step 0
@@ -438,7 +450,7 @@ def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence
         opened = []
         for name, setup, wd in zip(names, setups, workdirs):
             locks.enter_context(_locked(wd))
-            opened.append(_open_run(name, setup.config, wd, setup.state, setup.iterator, (), False))
+            opened.append(_open_run(name, setup.config, wd, setup.state, setup.iterator, setup.spec, (), False))
         steps = [s for _, _, s in opened]
         if len(set(steps)) != 1:
             raise ConfigError(f"the runs of this vmap group stopped at different steps ({steps}); finish them with "
