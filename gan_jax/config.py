@@ -32,6 +32,7 @@ def default_config() -> ml_collections.ConfigDict:
     `augment.<name>` from the augmentations, network-specific `model.*` keys from the models.
     """
     from gan_jax import models, objectives
+    from gan_jax.loop.actions import config_defaults as action_defaults
 
     c = ml_collections.ConfigDict()
     c.seed = 0
@@ -123,6 +124,16 @@ def default_config() -> ml_collections.ConfigDict:
     c.text.pretrain_steps = 0  # MLE (teacher forcing) generator updates before adversarial training
     c.text.pretrain_lr = 1e-2
     c.text.sample_temperature = 1.0  # evaluation samples: softmax(logits / temperature)
+
+    # The divergence guard: on a non-finite loss or gradient, stop, or roll back to the newest checkpoint and
+    # continue with the learning rates times rollback_lr_factor (at most max_rollbacks times).
+    c.guard = ml_collections.ConfigDict()
+    c.guard.on_divergence = "stop"  # stop | rollback
+    c.guard.rollback_lr_factor = 0.5
+    c.guard.max_rollbacks = 3
+
+    # The loop's periodic actions' own settings: actions.<name>.* (loop/actions, register_action).
+    c.actions = _section(action_defaults())
 
     c.wandb = ml_collections.ConfigDict()  # writers=...,wandb (pip install 'gan-jax[wandb]')
     c.wandb.project = "gan_jax"

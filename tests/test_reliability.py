@@ -36,6 +36,14 @@ def _run(workdir, cfg, **kwargs):
     return train_and_evaluate(cfg, workdir, progress=False, **kwargs)
 
 
+def _with(cfg, **guard):
+    """`cfg` with `guard.*` set."""
+    cfg = cfg.copy_and_resolve_references()
+    cfg.unlock()
+    cfg.guard.update(guard)
+    return cfg
+
+
 # ---- damaged checkpoints -------------------------------------------------------------------
 
 def _files(step_dir: pathlib.Path, under: str):
@@ -134,7 +142,7 @@ def test_divergence_stops_naming_step_and_quantity(tmp_path, monkeypatch):
 def test_divergence_rollback_continues_with_lower_learning_rates(tmp_path, monkeypatch, capsys):
     cfg = rh.config(num_steps=16, ckpt_every_steps=4, eval_every_steps=100)
     _poison(monkeypatch, at_batch=8, times=1)  # a transient fault: the replay reads clean data
-    summary = _run(tmp_path, cfg, on_divergence="rollback", rollback_lr_factor=0.25)
+    summary = _run(tmp_path, _with(cfg, on_divergence="rollback", rollback_lr_factor=0.25))
     assert summary["step"] == 16 and summary["lr_scale"] == 0.25
     assert "rolled back to step 8" in capsys.readouterr().err
     state, meta = rh.restore(tmp_path, cfg)
@@ -149,7 +157,7 @@ def test_rollback_gives_up_after_max_rollbacks(tmp_path, monkeypatch):
     cfg = rh.config(num_steps=16, ckpt_every_steps=4, eval_every_steps=100)
     _poison(monkeypatch, at_batch=8, times=100)  # bad data: every replay diverges again
     with pytest.raises(runguard.DivergenceError, match="2 rollback"):
-        _run(tmp_path, cfg, on_divergence="rollback", max_rollbacks=2)
+        _run(tmp_path, _with(cfg, on_divergence="rollback", max_rollbacks=2))
 
 
 def test_scaled_learning_rate_scales_the_update():

@@ -44,18 +44,24 @@ class Change:
         return f"{self.key} {self.old!r} -> {self.new!r}"
 
 
+ABSENT = "<absent>"
+
+
 def _lookup(tree: dict, key: str):
     for part in key.split("."):
         if not isinstance(tree, dict) or part not in tree:
-            return "<absent>"
+            return ABSENT
         tree = tree[part]
     return tree
 
 
 def changes(previous: dict, config: ml_collections.ConfigDict) -> list[Change]:
-    """Every key whose value differs between the workdir's config.json and `config`."""
+    """Every key whose value differs between the workdir's config.json and `config`; a key that config.json
+    lacks (added by a later gan_jax) and that `config` holds at its default is not a change."""
     resolved = config_lib.to_dict(config)
-    return [Change(k, _lookup(previous, k), _lookup(resolved, k)) for k in config_lib.diff(previous, resolved)]
+    defaults = config_lib.to_dict(config_lib.default_config())
+    found = [Change(k, _lookup(previous, k), _lookup(resolved, k)) for k in config_lib.diff(previous, resolved)]
+    return [c for c in found if not (c.old == ABSENT and c.new == _lookup(defaults, c.key))]
 
 
 def _is_fixed(key: str) -> bool:

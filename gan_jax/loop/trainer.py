@@ -42,13 +42,13 @@ from gan_jax.core.state import count_params
 from gan_jax.data.prefetch import Prefetcher
 from gan_jax.errors import ConfigError
 from gan_jax.loop import actions as actions_lib
-from gan_jax.loop import distributed, evaluation, pretrain, resume, rundir, runguard, writers
+from gan_jax.loop.actions import evaluate as evaluate_action
+from gan_jax.loop import distributed, pretrain, resume, rundir, runguard, writers
 from gan_jax.loop.checkpoint import Checkpointer
 from gan_jax.loop.setup import RunSetup, runners, setup_run
 
 log = logging.getLogger("gan_jax")
 
-crossed = actions_lib.crossed  # the loop's "is it time" rule
 
 
 def versions() -> dict[str, str]:
@@ -138,8 +138,10 @@ class Trainer:
 
     MAX_IN_FLIGHT = 2
 
-    def __init__(self, runner_at, runs: list[Run], data, state, config: ml_collections.ConfigDict,
-                 actions: list[actions_lib.Action], bar: writers.Progress):
+    def __init__(self, runner_at, runs: list[Run], data, state, setup: RunSetup,
+                 actions: list[actions_lib.PeriodicAction], bar: writers.Progress):
+        config = setup.config
+        self.setup = setup
         self.runner_at = runner_at
         self.runner = runner_at(0)  # every runner of a run places states and batches alike
         self.runs = runs
@@ -162,16 +164,10 @@ class Trainer:
                                                          + v.shape[runs_axis + 1:]) for key, v in batch.items()})
 
         self.prefetcher = Prefetcher(data, place, enabled=config.data.prefetch)
-        self.wait_mark, self.timer_wall = 0.0, time.time()  # data-wait accounting over all wall time between logs
-        self.timer_step, self.timer = 0, time.time()
+        self.train_secs = 0.0  # time spent dispatching and waiting on steps, not in actions
         self.dispatches = 0
         self.window = DispatchWindow(self.MAX_IN_FLIGHT)
         self._host: tuple[int, list] | None = None
-        self.restored_step: int | None = None
-
-    def reset_timer(self, step: int) -> None:
-        """Starts the steps/s clock again (after work that is not training: evaluation, saving)."""
-        self.timer_step, self.timer = step, time.time()
 
     def host_states(self) -> list:
         """Each run's state as one host-side copy (cached until the next dispatch).
@@ -207,15 +203,15 @@ class Trainer:
         self.dispatches += 1
         self.data.seek(position)
         self.bar.update(step)
-        self.reset_timer(step)
-        self.restored_step = step
         return step
 
     def run(self, step: int, stop: runguard.StopRequest) -> tuple[int, str | None]:
         """Trains from `step` to `num_steps`; returns (the step reached, the stop signal's name or None)."""
-        self.reset_timer(step)
+        for action in self.actions:
+            action.reset(step)
         try:
             while step < self.num_steps:
+                started = time.perf_counter()
                 # Chunks end on multiples of k so a resumed run dispatches exactly the same programs.
                 chunk = min(self.k - step % self.k, self.num_steps - step)
                 upcoming = min(self.k, self.num_steps - step - chunk)  # the chunk after this one
@@ -227,22 +223,35 @@ class Trainer:
                     jax.block_until_ready(metrics)
                     self.first_step_sec = process_age_sec()
                     log.info("First %d step(s) done %.2f s after process start", chunk, self.first_step_sec)
+                self.train_secs += time.perf_counter() - started
                 before, step = step, step + chunk
                 final = step == self.num_steps
                 signum = stop.signum or 0
                 if self.stop_vote is not None:  # every process stops after the same dispatch
                     signum = self.stop_vote(signum)
                 tick = actions_lib.Tick(before, step, metrics, final, bool(signum) and not final)
-                for action in self.actions:
-                    if action(self, tick):  # a rollback: the loop continues from the restored step
-                        step = self.restored_step
-                        break
-                else:
-                    if tick.stopping:
-                        return step, signal.Signals(signum).name
+                context = self._context(tick)
+                try:
+                    for action in self.actions:
+                        action(context)
+                except actions_lib.Rollback as rollback:  # continue from the restored step
+                    step = self.restore(rollback.scale)
+                    if self.primary:
+                        self.bar.write(f"gan_jax: {rollback.message}")
+                    for action in self.actions:
+                        action.reset(step)
+                    continue
+                if tick.stopping:
+                    return step, signal.Signals(signum).name
             return step, None
         finally:
             self.prefetcher.close()
+
+    def _context(self, tick: actions_lib.Tick) -> actions_lib.Context:
+        syncing = any(a.syncs and a.is_due(tick) for a in self.actions)
+        return actions_lib.Context(tick, self.runs, self.host_states, self.runner.run_metrics, self.data.position,
+                                   self.setup, self.bar, self.primary, self.train_secs, self.prefetcher.wait_sec,
+                                   syncing)
 
 
 def _open_run(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Path, state, iterator, spec,
@@ -310,16 +319,8 @@ def _summary(run: Run, step: int, start_time: float, first_step_sec, **extra) ->
     return summary
 
 
-def _evaluator(setup: RunSetup):
-    def evaluate(run: Run, state, step: int) -> dict:
-        return evaluation.evaluate_and_save(setup.g_model, state, setup.spec, run.config, run.workdir, step, run.writer)
-
-    return evaluate
-
-
 def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, stacked: bool, progress: bool,
-           start_time: float, on_divergence: str, rollback_lr_factor: float, max_rollbacks: int,
-           devices=None, devices_per_run: int = 1, **summary_extra) -> dict[str, Any]:
+           start_time: float, devices=None, devices_per_run: int = 1, **summary_extra) -> dict[str, Any]:
     """The loop over one run or a stack; returns the first run's summary (with "stopped_by" when stopped),
     the same on every process."""
     setup, config = setups[0], setups[0].config
@@ -327,10 +328,8 @@ def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, sta
     runner_at = runners(setup, devices, num_runs=len(runs) if stacked else None, devices_per_run=devices_per_run)
     data = StackedData([s.iterator for s in setups]) if stacked else setup.iterator
     bar = writers.Progress(config.num_steps, step, enabled=progress and primary)
-    evaluate = _evaluator(setup)
-    trainer = Trainer(runner_at, runs, data, runner_at(0).stack(states) if stacked else states[0], config,
-                      actions_lib.default_actions(config, len(runs), evaluate, on_divergence, rollback_lr_factor,
-                                                  max_rollbacks), bar)
+    trainer = Trainer(runner_at, runs, data, runner_at(0).stack(states) if stacked else states[0], setup,
+                      actions_lib.build_actions(config, setup, len(runs)), bar)
     if step == 0 and primary:
         what = f"{len(runs)} stacked runs" if stacked else f"parallel={trainer.runner.mode}"
         hosts = f" of {jax.process_count()} processes" if jax.process_count() > 1 else ""
@@ -351,7 +350,7 @@ def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, sta
                     "metrics": {**runs[0].last_train, **runs[0].last_eval}, "wall_time_sec": time.time() - start_time}
         for run, state in zip(runs, trainer.host_states()):
             if not run.last_eval and primary:  # resumed a finished run: report its final numbers again
-                run.last_eval = evaluate(run, state, step)
+                run.last_eval = evaluate_action.evaluate(setup, run, state, step)
     finally:
         bar.close()
         for run in runs:
@@ -369,25 +368,17 @@ def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, sta
     return json.loads(distributed.broadcast_text(json.dumps(summaries[0]), "summary"))  # process 0's numbers
 
 
-def _check_divergence_options(on_divergence: str, rollback_lr_factor: float) -> None:
-    if on_divergence not in ("stop", "rollback"):
-        raise ConfigError(f"on_divergence is {on_divergence!r}; use 'stop' or 'rollback'.")
-    if not 0 < rollback_lr_factor < 1:
-        raise ConfigError(f"rollback_lr_factor must be in (0, 1), got {rollback_lr_factor}.")
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
                        progress: bool = True, *, allow_config_change: Sequence[str] = (),
-                       allow_fresh_start: bool = False, on_divergence: str = "stop",
-                       rollback_lr_factor: float = 0.5, max_rollbacks: int = 3) -> dict[str, Any]:
+                       allow_fresh_start: bool = False) -> dict[str, Any]:
     """Trains (or resumes) the run in `workdir`; returns the final summary.
 
     Everything that can be checked (config, data, models) is checked before anything is
     written. SIGTERM / SIGINT stop the run after the current dispatch with a checkpoint; the
     summary then has `"stopped_by"` set and is not written to summary.json. A non-finite loss
-    or gradient raises `DivergenceError`, or with `on_divergence="rollback"` restores the newest
-    checkpoint and continues with the learning rates times `rollback_lr_factor` (at most
-    `max_rollbacks` times).
+    or gradient raises `DivergenceError`, or with `guard.on_divergence="rollback"` restores the newest
+    checkpoint and continues with the learning rates times `guard.rollback_lr_factor` (at most
+    `guard.max_rollbacks` times).
 
     In a job of several processes (`jax.distributed`), every process calls this with the same
     arguments and trains on its rows of each global batch, over all processes' devices
@@ -400,7 +391,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     if processes > 1 and config.parallel == "none":
         raise ConfigError(f"parallel='none' trains on one device, but this job has {processes} processes; use "
                           "--config.parallel=jit (or pmap) to train on the devices of all of them.")
-    _check_divergence_options(on_divergence, rollback_lr_factor)
+    actions_lib.check_config(config)
     setup = setup_run(config, len(devices), jax.process_index(), processes)
     with _locked(workdir):
         run, state, step = _open_run(workdir.name, config, workdir, setup.state, setup.iterator, setup.spec,
@@ -412,13 +403,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 primary = distributed.is_primary()
                 state = pretrain.pretrain(config, setup.g_model, state, setup.iterator.arrays["x"], run.writer,
                                           lambda text: print(text, file=sys.stderr) if primary else None)
-        return _train([setup], [run], [state], step, False, progress, start_time, on_divergence,
-                      rollback_lr_factor, max_rollbacks, devices)
+        return _train([setup], [run], [state], step, False, progress, start_time, devices)
 
 
 def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence[str | pathlib.Path],
-                names: Sequence[str] | None = None, progress: bool = True, *, on_divergence: str = "stop",
-                rollback_lr_factor: float = 0.5, max_rollbacks: int = 3, devices: Sequence | None = None,
+                names: Sequence[str] | None = None, progress: bool = True, *, devices: Sequence | None = None,
                 devices_per_run: int = 1) -> list[dict[str, Any]]:
     """Trains (or resumes) runs that differ only in per-run values (seed, hyperparameters in the state)
     as one vmapped program, through the same loop as a single run; each run writes its own workdir
@@ -433,7 +422,7 @@ def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence
     start_time = time.time()
     if len(configs) != len(workdirs):
         raise ValueError("train_stack needs one workdir per config.")
-    _check_divergence_options(on_divergence, rollback_lr_factor)
+    actions_lib.check_config(configs[0])
     if configs[0].parallel != "none":
         raise ConfigError("--mode vmap places the stacked runs over the devices itself; use parallel=none for the "
                           "runs.")
@@ -456,8 +445,8 @@ def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence
             raise ConfigError(f"the runs of this vmap group stopped at different steps ({steps}); finish them with "
                               "--mode local.")
         runs, states = [r for r, _, _ in opened], [s for _, s, _ in opened]
-        summary = _train(setups, runs, states, steps[0], True, progress, start_time, on_divergence,
-                         rollback_lr_factor, max_rollbacks, devices, devices_per_run, vmap_group_size=len(runs))
+        summary = _train(setups, runs, states, steps[0], True, progress, start_time, devices, devices_per_run,
+                         vmap_group_size=len(runs))
     if summary.get("stopped_by"):
         return [summary]
     return [json.loads((wd / "summary.json").read_text()) for wd in workdirs]  # written before _train returned

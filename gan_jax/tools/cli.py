@@ -34,11 +34,12 @@ def train_main(argv: list[str]) -> int:
     parser.add_argument("--allow_fresh_start", action="store_true",
                         help="if no checkpoint in the workdir is readable, move them aside and start from step 0 "
                              "(default: refuse)")
-    parser.add_argument("--on_divergence", choices=("stop", "rollback"), default="stop",
+    parser.add_argument("--on_divergence", choices=("stop", "rollback"), default=None,
                         help="on a non-finite loss or gradient: stop, or roll back to the last checkpoint and "
-                             "continue with lower learning rates")
-    parser.add_argument("--rollback_lr_factor", type=float, default=0.5,
-                        help="learning-rate multiplier applied at each rollback (default 0.5)")
+                             "continue with lower learning rates (sets --config.guard.on_divergence; default stop)")
+    parser.add_argument("--rollback_lr_factor", type=float, default=None,
+                        help="learning-rate multiplier applied at each rollback (sets --config.guard.rollback_lr_factor;"
+                             " default 0.5)")
     hosts = parser.add_argument_group(
         "multi-process jobs (jax.distributed; every process runs the same command, see docs/launching.md)")
     hosts.add_argument("--distributed", choices=("auto", "on", "off"), default="auto",
@@ -52,6 +53,9 @@ def train_main(argv: list[str]) -> int:
     try:
         rest, overrides = config_lib.split_overrides(argv)
         args = parser.parse_args(rest)
+        for flag in ("on_divergence", "rollback_lr_factor"):  # shorthands of guard.* (recorded in config.json)
+            if getattr(args, flag) is not None:
+                overrides.setdefault(f"guard.{flag}", str(getattr(args, flag)))
         from gan_jax.loop import distributed  # before anything touches a device
 
         distributed.initialize(args.distributed, args.coordinator_address, args.num_processes, args.process_id)
@@ -78,8 +82,7 @@ def train_main(argv: list[str]) -> int:
     allowed = [k.strip() for k in args.allow_config_change.split(",") if k.strip()]
     try:
         summary = train_and_evaluate(config, workdir, progress=not args.quiet, allow_config_change=allowed,
-                                     allow_fresh_start=args.allow_fresh_start, on_divergence=args.on_divergence,
-                                     rollback_lr_factor=args.rollback_lr_factor)
+                                     allow_fresh_start=args.allow_fresh_start)
     except GanJaxError as e:
         print(f"gan-jax: {e}", file=sys.stderr)
         return 2
