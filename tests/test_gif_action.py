@@ -59,7 +59,7 @@ def test_gif_grows_across_a_resume_and_drops_frames_a_rollback_replaces(tmp_path
     from gan_jax.loop.actions.base import Tick
 
     ctx = types.SimpleNamespace(tick=Tick(4, 6, {}, False, False), states=lambda: [state], primary=True,
-                                runs=[run], setup=setup)
+                                runs=[run], blueprint=setup)
     action(ctx)
     assert sorted(p.name for p in folder.iterdir()) == [f"step_{s:08d}.png" for s in (2, 4, 6)]
     assert _frames(tmp_path / "samples" / "training.gif")[0] == 3

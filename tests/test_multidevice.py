@@ -114,7 +114,7 @@ def test_vmap_sweep_of_8_runs_on_4_devices_gives_each_run_its_one_device_numbers
 
 
 def _vmap_sweep_matches_single_runs(tmp_path):
-    from gan_jax.loop.setup import runners, setup_run
+    from gan_jax.loop.blueprint import setup_run
     from gan_jax.loop.trainer import train_and_evaluate
     from gan_jax.tools import sweep
     from gan_jax.tools.sweep.vmap import group_runs, run_config, run_vmap
@@ -126,16 +126,16 @@ def _vmap_sweep_matches_single_runs(tmp_path):
     configs = [run_config(spec, e["overrides"]) for e in record["runs"]]
 
     # The group's runner puts runs 2d and 2d + 1 on device d, each run's state whole.
-    setups = [setup_run(c, 1) for c in configs]
-    runner = runners(setups[0], jax.devices()[:4], num_runs=8)(0)
+    blueprints = [setup_run(c, 1)[0] for c in configs]
+    runner = blueprints[0].runners(jax.devices()[:4], num_runs=8)(0)
     assert runner.num_devices == 4
-    placed = runner.put_state(runner.stack([s.state for s in setups]))
+    placed = runner.put_state(runner.stack([b.init_state() for b in blueprints]))
     leaf = jax.tree.leaves(placed.g.params)[0]
     for shard in leaf.addressable_shards:
         d = runner.devices.index(shard.device)
         for j in range(2):
             np.testing.assert_array_equal(np.asarray(shard.data)[j],
-                                          np.asarray(jax.tree.leaves(setups[2 * d + j].state.g.params)[0]))
+                                          np.asarray(jax.tree.leaves(blueprints[2 * d + j].init_state().g.params)[0]))
 
     run_vmap(record, log=lambda s: None, progress=False)
     for entry, config in zip(record["runs"], configs):

@@ -20,7 +20,7 @@ import reliability_helpers as rh
 from gan_jax import config as config_lib
 from gan_jax.data import DataError, DataSpec, checks
 from gan_jax.loop import runguard
-from gan_jax.loop import setup as setup_lib
+from gan_jax.loop import blueprint as blueprint_lib
 from gan_jax.loop.checkpoint import CheckpointError
 from gan_jax.loop.trainer import train_and_evaluate
 from gan_jax.tools.cli import train_main
@@ -105,7 +105,7 @@ def test_no_intact_checkpoint_refuses_unless_told(tmp_path):
 
 def _poison(monkeypatch, at_batch: int, times: int):
     """Makes one example of batch `at_batch` NaN, the first `times` times that batch is read."""
-    real = setup_lib.get_dataset
+    real = blueprint_lib.get_dataset
     left = [times]
 
     def get_dataset(*args, **kwargs):
@@ -122,7 +122,7 @@ def _poison(monkeypatch, at_batch: int, times: int):
         iterator.batches_at = poisoned
         return iterator, spec
 
-    monkeypatch.setattr(setup_lib, "get_dataset", get_dataset)
+    monkeypatch.setattr(blueprint_lib, "get_dataset", get_dataset)
 
 
 def test_divergence_stops_naming_step_and_quantity(tmp_path, monkeypatch):

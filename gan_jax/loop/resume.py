@@ -21,9 +21,9 @@ import ml_collections
 
 from gan_jax import config as config_lib
 from gan_jax.core import optim
-from gan_jax.core.state import create_state, hparam_keys
+from gan_jax.core.state import hparam_keys
 from gan_jax.errors import ConfigError
-from gan_jax.models import build_models
+from gan_jax.loop import blueprint
 
 # Keys (and sections) a checkpoint is bound to: its parameters, optimizer and random stream were made by them.
 FIXED = ("model", "loss", "optim.name", "seed", "pack", "data.source", "data.resolution", "data.tokenizer",
@@ -74,9 +74,7 @@ def per_run_keys(config: ml_collections.ConfigDict) -> set[str]:
 
 
 def _abstract_state(config: ml_collections.ConfigDict, data_shape, num_classes: int):
-    g, d = build_models(config.model, tuple(data_shape), num_classes=num_classes)
-    g_tx, d_tx = optim.make_optimizers(config)
-    return jax.eval_shape(lambda: create_state(config, g, d, tuple(data_shape), g_tx, d_tx, num_classes))
+    return blueprint.read_back(config, data_shape, num_classes).abstract_state()
 
 
 def _same_structure(a, b) -> bool:

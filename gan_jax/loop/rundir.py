@@ -13,16 +13,12 @@ import os
 import pathlib
 from typing import Sequence
 
-import flax.linen as nn
 import ml_collections
 
 from gan_jax import config as config_lib
-from gan_jax.core import optim
-from gan_jax.core.state import GANState, create_state
 from gan_jax.errors import GanJaxError
 from gan_jax.loop import resume
 from gan_jax.loop.checkpoint import Checkpointer
-from gan_jax.models import build_models
 
 log = logging.getLogger("gan_jax")
 
@@ -65,14 +61,6 @@ def read_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
         raise RunDirError(f"{workdir} has no config.json: not a gan_jax run directory (give the --workdir "
                           "that `gan-jax train` wrote).")
     return ml_collections.ConfigDict(json.loads(path.read_text()))
-
-
-def template_state(config: ml_collections.ConfigDict, data_shape: Sequence[int], num_classes: int = 0
-                   ) -> tuple[nn.Module, nn.Module, GANState]:
-    """(generator, discriminator, a freshly initialised state of the run's structure to restore into)."""
-    g_model, d_model = build_models(config.model, tuple(data_shape), num_classes=num_classes)
-    like = create_state(config, g_model, d_model, tuple(data_shape), *optim.make_optimizers(config), num_classes)
-    return g_model, d_model, like
 
 
 def open_checkpoints(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> Checkpointer:

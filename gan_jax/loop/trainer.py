@@ -1,6 +1,6 @@
 """The one training loop: `train_and_evaluate(config, workdir)` for a run, `train_stack` for a vmap group.
 
-Both build everything first (`setup.setup_run`: any mistake in the config or the data stops
+Both build everything first (`blueprint.setup_run`: any mistake in the config or the data stops
 here, before a file is written), take the workdir locks, write `config.json`, resume from the
 newest intact checkpoint, and then hand the same `Trainer` a runner and their runs. The trainer
 dispatches chunks of `steps_per_dispatch` steps, loading the next chunk of batches on a
@@ -45,7 +45,7 @@ from gan_jax.loop import actions as actions_lib
 from gan_jax.loop.actions import evaluate as evaluate_action
 from gan_jax.loop import distributed, pretrain, resume, rundir, runguard, writers
 from gan_jax.loop.checkpoint import Checkpointer
-from gan_jax.loop.setup import RunSetup, runners, setup_run
+from gan_jax.loop.blueprint import Blueprint, setup_run
 
 log = logging.getLogger("gan_jax")
 
@@ -138,10 +138,10 @@ class Trainer:
 
     MAX_IN_FLIGHT = 2
 
-    def __init__(self, runner_at, runs: list[Run], data, state, setup: RunSetup,
+    def __init__(self, runner_at, runs: list[Run], data, state, blueprint: Blueprint,
                  actions: list[actions_lib.PeriodicAction], bar: writers.Progress):
-        config = setup.config
-        self.setup = setup
+        config = blueprint.config
+        self.blueprint = blueprint
         self.runner_at = runner_at
         self.runner = runner_at(0)  # every runner of a run places states and batches alike
         self.runs = runs
@@ -250,7 +250,7 @@ class Trainer:
     def _context(self, tick: actions_lib.Tick) -> actions_lib.Context:
         syncing = any(a.syncs and a.is_due(tick) for a in self.actions)
         return actions_lib.Context(tick, self.runs, self.host_states, self.runner.run_metrics, self.data.position,
-                                   self.setup, self.bar, self.primary, self.train_secs, self.prefetcher.wait_sec,
+                                   self.blueprint, self.bar, self.primary, self.train_secs, self.prefetcher.wait_sec,
                                    syncing)
 
 
@@ -319,23 +319,25 @@ def _summary(run: Run, step: int, start_time: float, first_step_sec, **extra) ->
     return summary
 
 
-def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, stacked: bool, progress: bool,
+def _train(blueprint: Blueprint, iterators: list, runs: list[Run], states: list, step: int, stacked: bool,
+           progress: bool,
            start_time: float, devices=None, devices_per_run: int = 1, **summary_extra) -> dict[str, Any]:
     """The loop over one run or a stack; returns the first run's summary (with "stopped_by" when stopped),
     the same on every process."""
-    setup, config = setups[0], setups[0].config
+    config = blueprint.config
     primary = distributed.is_primary()
-    runner_at = runners(setup, devices, num_runs=len(runs) if stacked else None, devices_per_run=devices_per_run)
-    data = StackedData([s.iterator for s in setups]) if stacked else setup.iterator
+    runner_at = blueprint.runners(devices, num_runs=len(runs) if stacked else None, devices_per_run=devices_per_run)
+    data = StackedData(iterators) if stacked else iterators[0]
     bar = writers.Progress(config.num_steps, step, enabled=progress and primary)
-    trainer = Trainer(runner_at, runs, data, runner_at(0).stack(states) if stacked else states[0], setup,
-                      actions_lib.build_actions(config, setup, len(runs)), bar)
+    trainer = Trainer(runner_at, runs, data, runner_at(0).stack(states) if stacked else states[0],
+                      blueprint, actions_lib.build_actions(config, blueprint, len(runs)), bar)
     if step == 0 and primary:
         what = f"{len(runs)} stacked runs" if stacked else f"parallel={trainer.runner.mode}"
         hosts = f" of {jax.process_count()} processes" if jax.process_count() > 1 else ""
         bar.write(f"gan_jax: {config.data.source}, G {config.model.generator} "
                   f"({count_params(states[0].g.params):,} params), D {config.model.discriminator} "
-                  f"({count_params(states[0].d.params):,} params), {config.num_steps} steps, {what} on "
+                  f"({count_params(states[0].d.params):,} params), {blueprint.objective}, {config.num_steps} steps, "
+                  f"{what} on "
                   f"{trainer.runner.num_devices} {jax.default_backend()} device(s){hosts} -> "
                   f"{runs[0].workdir if len(runs) == 1 else runs[0].workdir.parent}")
     try:
@@ -350,7 +352,7 @@ def _train(setups: list[RunSetup], runs: list[Run], states: list, step: int, sta
                     "metrics": {**runs[0].last_train, **runs[0].last_eval}, "wall_time_sec": time.time() - start_time}
         for run, state in zip(runs, trainer.host_states()):
             if not run.last_eval and primary:  # resumed a finished run: report its final numbers again
-                run.last_eval = evaluate_action.evaluate(setup, run, state, step)
+                run.last_eval = evaluate_action.evaluate(blueprint, run, state, step)
     finally:
         bar.close()
         for run in runs:
@@ -392,18 +394,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         raise ConfigError(f"parallel='none' trains on one device, but this job has {processes} processes; use "
                           "--config.parallel=jit (or pmap) to train on the devices of all of them.")
     actions_lib.check_config(config)
-    setup = setup_run(config, len(devices), jax.process_index(), processes)
+    blueprint, iterator = setup_run(config, len(devices), jax.process_index(), processes)
+    spec = blueprint.spec
     with _locked(workdir):
-        run, state, step = _open_run(workdir.name, config, workdir, setup.state, setup.iterator, setup.spec,
+        run, state, step = _open_run(workdir.name, config, workdir, blueprint.init_state(), iterator, spec,
                                      allow_config_change, allow_fresh_start)
-        if setup.spec.kind == "text":
-            distributed.on_primary(lambda: pretrain.save_tokenizer(workdir, setup.spec), "tokenizer")
+        if spec.kind == "text":
+            distributed.on_primary(lambda: pretrain.save_tokenizer(workdir, spec), "tokenizer")
             if step == 0 and run.checkpointer.latest_step() is None:  # MLE pretraining, before adversarial step 0
                 # Deterministic, so every process computes the same pretrained state; process 0 reports it.
                 primary = distributed.is_primary()
-                state = pretrain.pretrain(config, setup.g_model, state, setup.iterator.arrays["x"], run.writer,
+                state = pretrain.pretrain(config, blueprint.g_model, state, iterator.arrays["x"], run.writer,
                                           lambda text: print(text, file=sys.stderr) if primary else None)
-        return _train([setup], [run], [state], step, False, progress, start_time, devices)
+        return _train(blueprint, [iterator], [run], [state], step, False, progress, start_time, devices)
 
 
 def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence[str | pathlib.Path],
@@ -429,23 +432,26 @@ def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence
     if configs[0].batch_size % devices_per_run:
         raise ConfigError(f"batch_size {configs[0].batch_size} is not divisible by the {devices_per_run} devices "
                           "of each run; use a multiple of them.")
-    setups = [setup_run(c, devices_per_run) for c in configs]  # every process loads every run's whole batches
-    if setups[0].spec.kind == "text":
+    # Every process loads every run's whole batches. The runs share one program: the first run's blueprint
+    # builds it, and each run's own blueprint its initial state.
+    setups = [setup_run(c, devices_per_run) for c in configs]
+    if setups[0][0].spec.kind == "text":
         raise ConfigError("--mode vmap does not support text runs yet (their MLE pretraining runs per run); use "
                           "--mode local.")
     workdirs = [pathlib.Path(w) for w in workdirs]
     names = list(names or [w.name for w in workdirs])
     with contextlib.ExitStack() as locks:
         opened = []
-        for name, setup, wd in zip(names, setups, workdirs):
+        for name, (blueprint, iterator), wd in zip(names, setups, workdirs):
             locks.enter_context(_locked(wd))
-            opened.append(_open_run(name, setup.config, wd, setup.state, setup.iterator, setup.spec, (), False))
+            opened.append(_open_run(name, blueprint.config, wd, blueprint.init_state(), iterator, blueprint.spec, (),
+                                    False))
         steps = [s for _, _, s in opened]
         if len(set(steps)) != 1:
             raise ConfigError(f"the runs of this vmap group stopped at different steps ({steps}); finish them with "
                               "--mode local.")
         runs, states = [r for r, _, _ in opened], [s for _, s, _ in opened]
-        summary = _train(setups, runs, states, steps[0], True, progress, start_time, devices, devices_per_run,
+        summary = _train(setups[0][0], [it for _, it in setups], runs, states, steps[0], True, progress, start_time, devices, devices_per_run,
                          vmap_group_size=len(runs))
     if summary.get("stopped_by"):
         return [summary]

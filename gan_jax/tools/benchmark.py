@@ -164,16 +164,17 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     from gan_jax.core.state import count_params
     from gan_jax.core.step import due_at, fuse_steps, host_scheduled, lazy_terms
     from gan_jax.data import DataSpec
-    from gan_jax.loop.setup import build_run, runners, step_builder
+    from gan_jax.loop.blueprint import make_blueprint
     from gan_jax.tools import startup
 
     startup.enable_compilation_cache()
     config = _config(arch, overrides)
     shape = ARCHS[arch][2]
     num_classes = ARCH_CLASSES.get(arch) if config.model.get("conditioning", "none") != "none" else None
-    setup = build_run(config, DataSpec(f"random:{arch}", shape, "image" if len(shape) == 3 else "points",
-                                       config.batch_size, num_classes))
-    g_params, d_params = count_params(setup.state.g.params), count_params(setup.state.d.params)
+    plan = make_blueprint(config, DataSpec(f"random:{arch}", shape, "image" if len(shape) == 3 else "points",
+                                           config.batch_size, num_classes))
+    initial = plan.init_state()
+    g_params, d_params = count_params(initial.g.params), count_params(initial.d.params)
     k, batch_size = config.steps_per_dispatch, config.batch_size
     # Random real data, fixed on the device, like the PyTorch reference: the step alone is timed.
     rng = np.random.default_rng(0)
@@ -182,14 +183,14 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     if num_classes:
         real["label"] = rng.integers(0, num_classes, (k, config.n_critic, batch_size)).astype(np.int32)
     device = jax.devices()[0]
-    # The programs training dispatches, built by the loop's own setup (lazy terms: one per set of due terms).
-    program_at = runners(setup, [device])
+    # The programs training dispatches, built by the run's blueprint (lazy terms: one per set of due terms).
+    program_at = plan.runners([device])
     batch = program_at(0).put_batch(real)
-    state = program_at(0).put_state(setup.state)
+    state = program_at(0).put_state(initial)
     lazy = lazy_terms(config)
     period = math.lcm(*lazy.values()) if lazy else 1
     # FLOPs of the step most dispatches run (without the lazy terms where the host schedules them).
-    step_fn = fuse_steps(step_builder(setup)(None, 1, due_at(lazy, 1) if host_scheduled(config) else None))
+    step_fn = fuse_steps(plan.train_step(None, 1, due_at(lazy, 1) if host_scheduled(config) else None))
     setup_sec = time.perf_counter() - compile_start
 
     start = time.perf_counter()

@@ -22,7 +22,7 @@ import numpy as np
 from gan_jax import errors
 from gan_jax.core import sampling
 from gan_jax.errors import GanJaxError
-from gan_jax.loop import rundir
+from gan_jax.loop import blueprint, rundir
 from gan_jax.loop.rundir import select_steps
 from gan_jax.metrics import suite
 
@@ -116,7 +116,8 @@ def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint
         split = "all"
     real = real_images
     num_real = min(num_real or num_samples, len(real))
-    g_model, _, like = rundir.template_state(config, real.shape[1:], num_classes)
+    plan = blueprint.read_back(config, real.shape[1:], num_classes)
+    g_model, like = plan.g_model, plan.init_state()
     checkpointer = rundir.open_checkpoints(workdir, config)
     steps = select_steps(checkpointer.all_steps(), checkpoint)
 

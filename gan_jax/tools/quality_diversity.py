@@ -115,7 +115,7 @@ def evaluate_workdir(workdir: str | pathlib.Path, checkpoint: str = "latest", te
     records of WORKDIR/eval.jsonl (protocol: temperature, samples, held-out size, dataset)."""
     from gan_jax.data import text as text_data
     from gan_jax.data import tokenizer as tokenizer_lib
-    from gan_jax.loop import rundir
+    from gan_jax.loop import blueprint, rundir
 
     workdir = pathlib.Path(workdir)
     config = rundir.read_config(workdir)
@@ -130,7 +130,8 @@ def evaluate_workdir(workdir: str | pathlib.Path, checkpoint: str = "latest", te
                                     f"with ({saved}); restore data.source / data.test_file as they were.")
     held_out = np.ascontiguousarray(held_out, np.int32)
     scorer = text_metrics.SampleScorer(tokenizer, held_out)
-    g_model, _, like = rundir.template_state(config, (config.data.max_len, tokenizer.vocab_size))
+    plan = blueprint.read_back(config, (config.data.max_len, tokenizer.vocab_size))
+    g_model, like = plan.g_model, plan.init_state()
     checkpointer = rundir.open_checkpoints(workdir, config)
     steps = rundir.select_steps(checkpointer.all_steps(), checkpoint)
     protocol = {"kind": PROTOCOL, "num_samples": num_samples, "num_held_out": len(held_out),

@@ -26,7 +26,7 @@ import numpy as np
 from gan_jax.core import sampling
 from gan_jax.data import get_dataset
 from gan_jax.errors import GanJaxError
-from gan_jax.loop import rundir
+from gan_jax.loop import blueprint, rundir
 
 
 class SampleError(GanJaxError, ValueError):
@@ -37,7 +37,8 @@ def load_run(workdir: pathlib.Path, checkpoint: str = "latest"):
     """(config, spec, generator module, restored state, step) of a run directory."""
     config = rundir.read_config(workdir)
     _, spec = get_dataset(config.data, min(config.batch_size, 1), config.seed)
-    g_model, _, like = rundir.template_state(config, spec.shape, spec.num_classes or 0)
+    plan = blueprint.read_back(config, spec.shape, spec.num_classes or 0)
+    g_model, like = plan.g_model, plan.init_state()
     checkpointer = rundir.open_checkpoints(workdir, config)
     steps = checkpointer.all_steps()
     step = max(steps) if checkpoint == "latest" else int(checkpoint)

@@ -36,7 +36,7 @@ def check_config(config) -> None:
         cls.check(config)
 
 
-def build_actions(config, setup, num_runs: int) -> list[PeriodicAction]:
+def build_actions(config, blueprint, num_runs: int) -> list[PeriodicAction]:
     """The actions of a run of `config`, in order."""
-    built = [cls.from_config(config, setup, num_runs) for cls in sorted(ACTIONS.values(), key=lambda c: c.order)]
+    built = [cls.from_config(config, blueprint, num_runs) for cls in sorted(ACTIONS.values(), key=lambda c: c.order)]
     return [a for a in built if a is not None]

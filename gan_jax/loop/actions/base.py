@@ -56,7 +56,7 @@ class Context:
     states: Callable[[], list]  # each run's state on the host; every process calls it at the same ticks
     run_metrics: Callable[[dict], list]  # a dispatch's host metrics -> one dict per run
     data_position: int  # batches consumed, as checkpointed
-    setup: Any  # loop.setup.RunSetup: the data spec, the networks, the config
+    blueprint: Any  # loop.blueprint.Blueprint: the config, the data spec, the networks
     bar: Any  # loop.writers.Progress
     primary: bool  # this process writes the runs' files
     train_secs: float  # seconds spent dispatching and waiting on steps (not in actions) since the loop began
@@ -112,7 +112,7 @@ class PeriodicAction:
         """Raises `ConfigError` for a setting of this action that cannot work (before anything is written)."""
 
     @classmethod
-    def from_config(cls, config: ml_collections.ConfigDict, setup, num_runs: int) -> PeriodicAction | None:
+    def from_config(cls, config: ml_collections.ConfigDict, blueprint, num_runs: int) -> PeriodicAction | None:
         """The action for a run of `config` (None: off for it)."""
         raise NotImplementedError
 

@@ -16,7 +16,7 @@ class Checkpoint(PeriodicAction):
         super().__init__(every_steps=every_steps, on_stop=True)
 
     @classmethod
-    def from_config(cls, config, setup, num_runs):
+    def from_config(cls, config, blueprint, num_runs):
         return cls(config.ckpt_every_steps)
 
     def run(self, ctx):

@@ -50,13 +50,13 @@ def points_frame(samples: np.ndarray, means: np.ndarray, size: int = SIZE) -> np
     return frame
 
 
-def frame_of(setup, config, state) -> np.ndarray:
+def frame_of(blueprint, config, state) -> np.ndarray:
     """One frame for `state`: uint8 [H, W, 3]."""
-    if setup.spec.kind == "points":
-        samples = generate(setup.g_model, state, config.eval.num_samples, config.model, config.eval.use_ema)
-        means, _ = synthetic.mixture(setup.spec.source.split(":", 1)[1])
+    if blueprint.spec.kind == "points":
+        samples = generate(blueprint.g_model, state, config.eval.num_samples, config.model, config.eval.use_ema)
+        means, _ = synthetic.mixture(blueprint.spec.source.split(":", 1)[1])
         return points_frame(samples, means)
-    grid = evaluation.image_pictures(setup.g_model, state, config.model, setup.spec.num_classes or 0,
+    grid = evaluation.image_pictures(blueprint.g_model, state, config.model, blueprint.spec.num_classes or 0,
                                      config.eval.use_ema)["grid"]
     return np.repeat(grid, 3, axis=-1) if grid.shape[-1] == 1 else grid
 
@@ -96,9 +96,9 @@ class TrainingGif(PeriodicAction):
                 "frame durations must be positive milliseconds.")
 
     @classmethod
-    def from_config(cls, config, setup, num_runs):
+    def from_config(cls, config, blueprint, num_runs):
         s = settings(config, cls.name)
-        if not s.enabled or setup.spec.kind not in KINDS:
+        if not s.enabled or blueprint.spec.kind not in KINDS:
             return None
         return cls(max(1, config.num_steps // (s.frames - 1)), s.frame_ms, s.last_frame_ms)
 
@@ -119,6 +119,6 @@ class TrainingGif(PeriodicAction):
                 for stale in folder.glob("step_*.png"):
                     if int(stale.stem[5:]) > self._restart:
                         stale.unlink()
-            pictures.save_png(folder / f"step_{step:08d}.png", frame_of(ctx.setup, run.config, state))
+            pictures.save_png(folder / f"step_{step:08d}.png", frame_of(ctx.blueprint, run.config, state))
             write_gif(folder, run.workdir / "samples" / "training.gif", self.frame_ms, self.last_frame_ms, step)
         self._restart = None

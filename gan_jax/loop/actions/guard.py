@@ -41,7 +41,7 @@ class DivergenceGuard(PeriodicAction):
         require(g.max_rollbacks >= 0, "guard.max_rollbacks", f"must be >= 0, got {g.max_rollbacks}.")
 
     @classmethod
-    def from_config(cls, config, setup, num_runs):
+    def from_config(cls, config, blueprint, num_runs):
         g = config.guard
         return cls(num_runs, config.steps_per_dispatch, g.on_divergence, g.rollback_lr_factor, g.max_rollbacks)
 

@@ -19,7 +19,7 @@ class LogMetrics(PeriodicAction):
         self._mark = (0, 0.0, 0.0)  # the throughput meter: (step, training seconds, data-wait seconds) at the last log
 
     @classmethod
-    def from_config(cls, config, setup, num_runs):
+    def from_config(cls, config, blueprint, num_runs):
         return cls(config.log_every_steps)
 
     def reset(self, step):

@@ -14,7 +14,7 @@ class Progress(PeriodicAction):
         super().__init__(every_steps=1)
 
     @classmethod
-    def from_config(cls, config, setup, num_runs):
+    def from_config(cls, config, blueprint, num_runs):
         return cls()
 
     def run(self, ctx):
