@@ -206,8 +206,11 @@ def _unknown_key(key: str, config: ml_collections.ConfigDict) -> ConfigError:
 
 
 def experiments_dir() -> pathlib.Path:
-    """The experiments shipped with the package (gan_jax/experiments)."""
-    return pathlib.Path(__file__).resolve().parent / "experiments"
+    """The shipped experiments: `experiments/` beside the package in a source checkout (an editable install),
+    `gan_jax/experiments/` inside an installed wheel (pyproject.toml maps the one to the other)."""
+    package = pathlib.Path(__file__).resolve().parent
+    installed = package / "experiments"
+    return installed if installed.is_dir() else package.parent / "experiments"
 
 
 def resolve_config_path(spec: str) -> str:

@@ -17,7 +17,7 @@ from gan_jax.loop.checkpoint import Checkpointer
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # PacGAN's setup (constant learning rate 1e-4): these tests change num_steps between an
 # interrupted and a straight run, which a schedule decaying over num_steps would not allow.
-EXPERIMENT = str(ROOT / "gan_jax" / "experiments" / "grid25.py") + ":pacgan"
+EXPERIMENT = str(ROOT / "experiments" / "grid25.py") + ":pacgan"
 TINY = {"batch_size": "20", "steps_per_dispatch": "2", "n_critic": "1", "log_every_steps": "4",
         "model.g_width": "16", "model.d_width": "8", "data.num_train": "400", "eval.num_samples": "100",
         "keep_checkpoints": "3", "ema.decay": "0.9"}

@@ -158,7 +158,7 @@ def test_stacked_mnist_source_and_experiment():
     from gan_jax import config as config_lib
     from gan_jax.data import get_dataset
 
-    config = config_lib.load_config(str(pathlib.Path(__file__).resolve().parent.parent / "gan_jax" / "experiments" / "stacked_mnist_dcgan.py") + ":data.num_train=50")
+    config = config_lib.load_config(str(pathlib.Path(__file__).resolve().parent.parent / "experiments" / "stacked_mnist_dcgan.py") + ":data.num_train=50")
     with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
         iterator, spec = get_dataset(config.data, batch_size=10, seed=0)
         batch = next(iterator)

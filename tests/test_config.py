@@ -9,7 +9,7 @@ from gan_jax import config as config_lib
 from gan_jax.tools.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-GRID25 = str(ROOT / "gan_jax" / "experiments" / "grid25.py")
+GRID25 = str(ROOT / "experiments" / "grid25.py")
 
 
 def test_experiment_variant_argument():
@@ -97,7 +97,7 @@ def test_grid25_pacgan_flag_selects_pacgans_setup():
 
 
 def test_list_value_in_experiment_argument():
-    r3gan = str(ROOT / "gan_jax" / "experiments" / "mnist_r3gan.py")
+    r3gan = str(ROOT / "experiments" / "mnist_r3gan.py")
     c = config_lib.load_config(r3gan + ":model.r3gan.widths=64,64,32,16,model.r3gan.cardinality=8,8,4,2,runlocal,seed=2")
     assert (c.model.r3gan.widths, c.model.r3gan.cardinality, c.seed, c.num_steps) == ("64,64,32,16", "8,8,4,2", 2, 2)
     with pytest.raises(ValueError, match=r"'16'.*Flags this experiment knows"):
@@ -108,10 +108,10 @@ def test_list_value_in_experiment_argument():
 
 @pytest.mark.parametrize("arg", ["cond,model.fake_labels=uniform", "model.fake_labels=uniform,cond"])
 def test_an_override_wins_over_a_flag_wherever_it_stands(arg):
-    r3gan = str(ROOT / "gan_jax" / "experiments" / "mnist_r3gan.py")
+    r3gan = str(ROOT / "experiments" / "mnist_r3gan.py")
     c = config_lib.load_config(f"{r3gan}:{arg}")
     assert (c.model.conditioning, c.model.fake_labels) == ("projection", "uniform")  # cond set both; the override one
-    cifar = str(ROOT / "gan_jax" / "experiments" / "cifar10_r3gan.py")
+    cifar = str(ROOT / "experiments" / "cifar10_r3gan.py")
     c = config_lib.load_config(cifar + ":uncond,model.conditioning=projection,runlocal")
     assert c.model.conditioning == "projection" and c.model.r3gan.widths == "32,32,32,32"
     assert config_lib.arg_flags(" cond , seed=2,model.r3gan.widths=8,8,runlocal") == {"cond", "8", "runlocal"}

@@ -26,7 +26,7 @@ def run_dir(tmp_path_factory):
     from gan_jax.data import tfds_images
 
     workdir = tmp_path_factory.mktemp("run")
-    config = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
+    config = config_lib.load_config(str(ROOT / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tfds_images, "_check_online", lambda builder: None)
         mp.setattr(mocking, "_getitems", lambda keys, generator, serialized=False:
@@ -141,7 +141,7 @@ def test_a_run_on_a_local_npz_is_compared_with_its_own_images_or_with_real(untra
     train, held_out = (rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8) for n in (64, 40))
     np.savez(tmp_path / "train.npz", x=train)
     np.savez(tmp_path / "held_out.npz", images=held_out[..., 0])  # [N, H, W] also reads as one channel
-    config = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
+    config = config_lib.load_config(str(ROOT / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
     config = config_lib.apply_overrides(config, {"data.source": f"local:{tmp_path / 'train.npz'}"})
     workdir = tmp_path / "run"
     train_and_evaluate(config, workdir, progress=False)

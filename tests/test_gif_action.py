@@ -66,7 +66,7 @@ def test_gif_grows_across_a_resume_and_drops_frames_a_rollback_replaces(tmp_path
 
 
 def test_image_run_animates_the_sample_grid(tmp_path):
-    c = config_lib.load_config(str(rh.ROOT / "gan_jax" / "experiments" / "digits_dcgan.py") + ":runlocal")
+    c = config_lib.load_config(str(rh.ROOT / "experiments" / "digits_dcgan.py") + ":runlocal")
     c.unlock()
     config_lib.apply_overrides(c, {"num_steps": "4", "steps_per_dispatch": "1", "actions.gif.frames": "3",
                                  "writers": "jsonl"})

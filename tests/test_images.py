@@ -257,7 +257,7 @@ def test_tfds_source_resizes_on_read():
 @pytest.mark.usefixtures("_mocked_download")
 @pytest.mark.parametrize("name", ["cifar10_dcgan", "cifar10_sngan", "cifar10_sngan_cond"])
 def test_cifar_configs_run_their_runlocal_variant_on_mock_data(tmp_path, name):
-    config = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / f"{name}.py") + ":runlocal")
+    config = config_lib.load_config(str(ROOT / "experiments" / f"{name}.py") + ":runlocal")
     config.unlock()
     config.num_steps = 2  # two steps are enough to show the config builds, trains and evaluates
     config.steps_per_dispatch = 1
@@ -275,7 +275,7 @@ def test_cifar_configs_run_their_runlocal_variant_on_mock_data(tmp_path, name):
 @pytest.mark.slow
 def test_regularizers_and_bfloat16_on_one_step(tmp_path):
     """DiffAugment, lazy R1, bCR, ACGAN, spectral norm on a DCGAN D and bfloat16 all train."""
-    base = str(ROOT / "gan_jax" / "experiments" / "digits_dcgan.py")
+    base = str(ROOT / "experiments" / "digits_dcgan.py")
     config = config_lib.load_config(base + ":runlocal")
     config.unlock()
     config.num_steps = 4

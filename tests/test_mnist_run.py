@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 @pytest.mark.usefixtures("_mocked_download")
 def test_seed_mlp_mnist_runs_on_mock_data(tmp_path):
-    config = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
+    config = config_lib.load_config(str(ROOT / "experiments" / "seed_mlp_mnist.py") + ":runlocal")
     assert config.data.source == "tfds:mnist" and config.model.latent_dim == 100
     with tfds.testing.mock_data(num_examples=256, policy=tfds.testing.MockPolicy.USE_CODE):
         summary = train_and_evaluate(config, tmp_path, progress=False)

@@ -81,7 +81,7 @@ def _tiny_sweep(tmp_path) -> str:
     exp = tmp_path / "tiny.py"
     exp.write_text(
         "from gan_jax.config import load_module, lock, parse_arg, product, seeds\n"
-        f"_g = load_module({str(ROOT / 'gan_jax' / 'experiments' / 'grid25.py')!r})\n"
+        f"_g = load_module({str(ROOT / 'experiments' / 'grid25.py')!r})\n"
         "def get_config(arg=None):\n"
         "    c = _g.get_config(); c.unlock()\n"
         "    c.num_steps = 20; c.steps_per_dispatch = 5; c.eval.num_samples = 200; c.batch_size = 40\n"

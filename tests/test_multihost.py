@@ -63,7 +63,7 @@ def test_two_hosts_match_one_host(mode, tmp_path):
 
 # ---- `gan-jax train` as two jax.distributed processes ------------------------------------------
 
-EXPERIMENT = str(pathlib.Path(__file__).resolve().parents[1] / "gan_jax" / "experiments" / "grid25.py")
+EXPERIMENT = str(pathlib.Path(__file__).resolve().parents[1] / "experiments" / "grid25.py")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # 20 SGD steps of a narrow grid25 on raw coordinates (no Fourier features): not chaotic, so runs
 # that sum their gradients in another order (gloo across processes, XLA across local devices)

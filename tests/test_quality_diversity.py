@@ -139,7 +139,7 @@ def _tiny_run_config(tmp_path):
     sentences = ["the cat sat on the mat .", "a dog ran .", "the dog sat .", "a cat ran on the mat ."]
     (tmp_path / "train.txt").write_text("\n".join(sentences * 5))
     (tmp_path / "test.txt").write_text("\n".join(sentences[:3]))
-    c = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "coco_relgan.py"))
+    c = config_lib.load_config(str(ROOT / "experiments" / "coco_relgan.py"))
     c.unlock()
     c.data.source = f"local:{tmp_path / 'train.txt'}"
     c.data.test_file = str(tmp_path / "test.txt")

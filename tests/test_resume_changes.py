@@ -16,7 +16,7 @@ from gan_jax import config as config_lib
 from gan_jax.loop.checkpoint import Checkpointer
 from gan_jax.loop.trainer import train_and_evaluate
 
-GRID25 = str(rh.ROOT / "gan_jax" / "experiments" / "grid25.py")
+GRID25 = str(rh.ROOT / "experiments" / "grid25.py")
 # grid25's own recipe (Wasserstein critic + gradient penalty, 2 critic steps, cosine decay), shrunk.
 TINY = {"batch_size": "20", "steps_per_dispatch": "1", "log_every_steps": "1", "ckpt_every_steps": "4",
         "eval_every_steps": "100", "model.g_width": "16", "model.d_width": "8", "data.num_train": "400",

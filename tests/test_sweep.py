@@ -25,13 +25,13 @@ def test_product_zip_and_seeds():
 
 
 def test_experiment_sweeps_expand_and_check_keys():
-    runs = sweep.expand(str(ROOT / "gan_jax" / "experiments" / "grid25.py"), "3")
+    runs = sweep.expand(str(ROOT / "experiments" / "grid25.py"), "3")
     assert len(runs) == 12 and {r["loss"] for r in runs} == {"non_saturating", "hinge", "wasserstein",
                                                               "least_squares"}
     assert all((r["reg.gp.weight"] > 0) == (r["loss"] == "wasserstein") for r in runs)
-    assert len(sweep.expand(str(ROOT / "gan_jax" / "experiments" / "seed_mlp_mnist.py"))) == 12
-    assert sweep.expand(str(ROOT / "gan_jax" / "experiments" / "ring8.py"), "seeds=3") == [{"seed": 0}, {"seed": 1}, {"seed": 2}]
-    r1 = sweep.expand(str(ROOT / "gan_jax" / "experiments" / "mnist_dcgan.py"), "3")
+    assert len(sweep.expand(str(ROOT / "experiments" / "seed_mlp_mnist.py"))) == 12
+    assert sweep.expand(str(ROOT / "experiments" / "ring8.py"), "seeds=3") == [{"seed": 0}, {"seed": 1}, {"seed": 2}]
+    r1 = sweep.expand(str(ROOT / "experiments" / "mnist_dcgan.py"), "3")
     assert len(r1) == 9 and sorted({r["reg.r1.weight"] for r in r1}) == [0.0, 1.0, 10.0]
 
 
@@ -61,7 +61,7 @@ def _tiny_experiment(tmp_path) -> pathlib.Path:
         "import pathlib\n"
         "from gan_jax.config import load_module, lock, parse_arg\n"
         "from gan_jax.config import product, seeds\n"
-        f"_g = load_module({str(ROOT / 'gan_jax' / 'experiments' / 'grid25.py')!r})\n"
+        f"_g = load_module({str(ROOT / 'experiments' / 'grid25.py')!r})\n"
         "def get_config(arg=None):\n"
         "    c = _g.get_config('runlocal'); c.unlock()\n"
         "    c.num_steps = 20; c.steps_per_dispatch = 10; c.eval.num_samples = 200\n"
@@ -124,7 +124,7 @@ def test_ray_mode_runs_the_sweep_on_a_local_ray_instance(tmp_path):
 
 
 def test_slurm_mode_writes_a_job_array(tmp_path):
-    cmd = [sys.executable, "-m", "gan_jax", "sweep", "--config", str(ROOT / "gan_jax" / "experiments" / "grid25.py"),
+    cmd = [sys.executable, "-m", "gan_jax", "sweep", "--config", str(ROOT / "experiments" / "grid25.py"),
            "--sweep_arg", "2", "--workdir", str(tmp_path), "--mode", "slurm"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -156,7 +156,7 @@ def test_vmap_mode_matches_runs_made_one_by_one(tmp_path):
     exp.write_text(
         "from gan_jax.config import load_module, lock, parse_arg\n"
         "from gan_jax.config import product, seeds\n"
-        f"_g = load_module({str(ROOT / 'gan_jax' / 'experiments' / 'grid25.py')!r})\n"
+        f"_g = load_module({str(ROOT / 'experiments' / 'grid25.py')!r})\n"
         "def get_config(arg=None):\n"
         "    c = _g.get_config('runlocal'); c.unlock()\n"
         "    c.num_steps = 20; c.steps_per_dispatch = 5; c.eval.num_samples = 200; c.batch_size = 40\n"
@@ -211,7 +211,7 @@ def test_vmap_step_with_fourier_features_matches_one_step():
 
     # SGD: the first Adam step is ±lr for any rounding-level gradient.
     arg = "runlocal,optim.name=sgd,optim.g_lr=0.01,optim.d_lr=0.01,seed="
-    configs = [config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "grid25.py") + f":{arg}{s}") for s in (0, 1)]
+    configs = [config_lib.load_config(str(ROOT / "experiments" / "grid25.py") + f":{arg}{s}") for s in (0, 1)]
     c = configs[0]
     assert c.model.d_fourier_features > 0 and c.reg.gp.weight > 0
     it, spec = get_dataset(c.data, c.batch_size, c.seed)
@@ -275,7 +275,7 @@ def test_vmap_sweep_stops_on_sigterm_resumes_exactly_and_locks_its_directory(tmp
     exp = tmp_path / "tiny.py"
     exp.write_text(
         "from gan_jax.config import load_module, lock, parse_arg, seeds\n"
-        f"_g = load_module({str(ROOT / 'gan_jax' / 'experiments' / 'grid25.py')!r})\n"
+        f"_g = load_module({str(ROOT / 'experiments' / 'grid25.py')!r})\n"
         "def get_config(arg=None):\n"
         "    c = _g.get_config('runlocal'); c.unlock()\n"
         "    c.num_steps = 3000; c.steps_per_dispatch = 10; c.eval.num_samples = 100; c.batch_size = 40\n"
@@ -331,7 +331,7 @@ def test_vmap_sweep_stops_on_sigterm_resumes_exactly_and_locks_its_directory(tmp
 def test_runs_that_differ_only_in_a_term_weight_stack_in_one_group():
     from gan_jax.tools.sweep.vmap import group_runs, per_run_keys
 
-    spec = str(ROOT / "gan_jax" / "experiments" / "digits_dcgan.py")
+    spec = str(ROOT / "experiments" / "digits_dcgan.py")
     config = config_lib.load_config(spec + ":reg.bcr.weight=1.0")
     assert "reg.bcr.weight" in per_run_keys(config) and "reg.bcr.policy" not in per_run_keys(config)
     weights = [{"overrides": {"reg.bcr.weight": w, "seed": s}} for w in (0.5, 1.0, 10.0) for s in (0, 1)]

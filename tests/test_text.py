@@ -283,7 +283,7 @@ def test_reinforce_and_mle_objectives():
 def _tiny_text_config(tmp_path, **text):
     (tmp_path / "train.txt").write_text("\n".join(SENTENCES * 5))
     (tmp_path / "test.txt").write_text("\n".join(SENTENCES[:2]))
-    c = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "coco_relgan.py"))
+    c = config_lib.load_config(str(ROOT / "experiments" / "coco_relgan.py"))
     c.unlock()
     c.data.source = f"local:{tmp_path / 'train.txt'}"
     c.data.test_file = str(tmp_path / "test.txt")
@@ -323,7 +323,7 @@ def test_text_run_end_to_end(tmp_path, objective):
 
 
 def test_reinforce_needs_hard_samples():
-    c = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "oracle_relgan.py"))
+    c = config_lib.load_config(str(ROOT / "experiments" / "oracle_relgan.py"))
     c.unlock()
     c.text.g_objective = "reinforce"
     with pytest.raises(config_lib.ConfigError, match="hard_samples"):

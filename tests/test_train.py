@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def tiny_config(**overrides):
-    c = config_lib.load_config(str(ROOT / "gan_jax" / "experiments" / "grid25.py"))
+    c = config_lib.load_config(str(ROOT / "experiments" / "grid25.py"))
     c.unlock()
     c.update(dict(num_steps=8, batch_size=20, steps_per_dispatch=2, log_every_steps=2, eval_every_steps=4,
                   ckpt_every_steps=4, n_critic=2))
@@ -127,7 +127,7 @@ def test_step_compiles_once(tmp_path):
 def test_cli_runs_an_experiment_and_prints_the_table(tmp_path, capsys):
     from gan_jax.tools.cli import main
 
-    code = main(["train", "--config", str(ROOT / "gan_jax" / "experiments" / "ring8.py") + ":runlocal", "--workdir",
+    code = main(["train", "--config", str(ROOT / "experiments" / "ring8.py") + ":runlocal", "--workdir",
                  str(tmp_path), "--quiet", "--config.batch_size=20", "--config.data.num_train=200"])
     assert code == 0
     out = capsys.readouterr().out
