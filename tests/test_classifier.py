@@ -128,8 +128,8 @@ def test_classifier_records_fid_mnist_and_labels(trained, tmp_path):
 
     # Samples of only class 0: label entropy 0; FID-MNIST far from the balanced real set.
     only_zero = real[y == 0][:40]
-    records = suite.classifier_records(["fid_mnist", "labels"], only_zero, real, 200, "toy", "test", trained,
-                                       cache_dir=tmp_path)
+    records = suite.compute(["fid_mnist", "labels"], suite.MetricInputs(only_zero, real, 200, "toy", "test",
+                                                                        classifier=trained, cache_dir=tmp_path))
     by_name = {r["metric"]: r for r in records}
     assert by_name["labels/classes_hit"]["value"] == 1 and by_name["labels/entropy"]["value"] == 0
     top = trained.probabilities(only_zero).max(axis=1)
@@ -141,13 +141,24 @@ def test_classifier_records_fid_mnist_and_labels(trained, tmp_path):
     assert by_name["fid_mnist"]["protocol"] == {"num_samples": 40, "num_real": 200, "dataset": "toy",
                                                 "split": "test", "network": trained.name}
     with pytest.raises(suite.MetricError, match="3-channel"):
-        suite.classifier_records(["stacked_mnist"], only_zero, real, 200, "toy", "test", trained)
+        suite.compute(["stacked_mnist"], suite.MetricInputs(only_zero, real, 200, "toy", "test", classifier=trained))
 
 
 def test_parse_metrics():
     assert suite.parse_metrics("fid, kid,pr") == ["fid", "kid", "pr"]
     with pytest.raises(suite.MetricError, match="fdi"):
         suite.parse_metrics("fdi")
+    with pytest.raises(suite.MetricError, match="modes do.*not apply to image data"):
+        suite.parse_metrics("fid,modes", kind="image")
+
+
+def test_registry_declares_kinds_needs_and_records():
+    assert set(suite.names_for("image")) >= {"fid", "kid", "is", "pr", "dc", "fid_mnist", "labels", "stacked_mnist"}
+    assert "modes" in suite.names_for("points", needs=("reference",)) and "fid" not in suite.names_for("points")
+    assert suite.needed(["fid", "labels"]) == {"inception", "reference", "classifier"}
+    assert suite.METRICS.get("pr").writes("recall") and not suite.METRICS.get("pr").writes("pr")
+    assert suite.METRICS.get("labels").writes("labels/entropy")
+    assert "fid " in suite.describe() and "Frechet distance" in suite.describe()
 
 
 @pytest.mark.slow

@@ -29,18 +29,17 @@ from gan_jax.core.sampling import (
 from gan_jax.core.state import GANState
 from gan_jax.data import DataSpec, synthetic
 from gan_jax.loop import pictures
-from gan_jax.metrics import modes
+from gan_jax.metrics import base as metrics_lib
 from gan_jax.metrics import text as text_metrics
 from gan_jax.models import sample_latent
 from gan_jax.rng import stream
 
 
 def evaluate_samples(spec: DataSpec, samples: np.ndarray) -> dict[str, float]:
-    """The metrics that fit the data: mode statistics for the 2-D mixtures."""
-    if spec.kind == "points":
-        means, std = synthetic.mixture(spec.source.split(":", 1)[1])
-        return modes.mode_metrics(samples, means, std)
-    return {}
+    """The registered metrics of the data's kind that need no network (the mode metrics of the 2-D mixtures)."""
+    names = metrics_lib.names_for(spec.kind, needs=("reference",))
+    records = metrics_lib.compute(names, metrics_lib.MetricInputs(samples, source=spec.source))
+    return {r["metric"]: r["value"] for r in records}
 
 
 def save_samples_picture(path: pathlib.Path, spec: DataSpec, samples: np.ndarray, step: int,

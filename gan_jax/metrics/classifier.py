@@ -204,3 +204,47 @@ def format_stacked_table(result: dict[str, float], num_samples: int) -> str:
     for name, (modes, kl) in PACGAN_TABLE2.items():
         rows.append(f"  PacGAN Table 2 {name:<9} {modes:6d}          {kl:8.2f}")
     return "\n".join(rows)
+
+
+# ---- the classifier metrics, as metric plugins (metrics.base) ----------------------------------------------
+
+from gan_jax.metrics.base import MetricError, register_metric  # noqa: E402  (below the network they use)
+
+
+def _mnist_like(inputs, name: str) -> None:
+    shape = inputs.samples.shape[1:]
+    if shape[-1] != 1 or shape[:2] != (28, 28):
+        raise MetricError(f"{name} needs 28x28x1 MNIST-like samples, got {shape}.")
+
+
+@register_metric("fid_mnist", kinds=("image",), needs=("classifier", "reference"),
+                 protocol="Frechet distance of gan_jax's MNIST CNN's 128-d features, N samples vs N_real of the split")
+def _fid_mnist(inputs):
+    from gan_jax.metrics import fid, reference
+
+    _mnist_like(inputs, "fid_mnist")
+    classifier = inputs.classifier
+    real = reference.reference_features(inputs.dataset, inputs.split, inputs.real, inputs.num_real, classifier.name,
+                                        lambda x: {"features": classifier.features(x)}, inputs.cache_dir)["features"]
+    return [{"metric": "fid_mnist", "value": fid.fid_from_features(real, classifier.features(inputs.samples))}]
+
+
+@register_metric("labels", kinds=("image",), needs=("classifier",),
+                 protocol="the MNIST CNN's labels of N samples: entropy, KL from uniform, classes hit, share with "
+                          "p >= 0.9")
+def _labels(inputs):
+    _mnist_like(inputs, "labels")
+    probabilities = inputs.classifier.probabilities(inputs.samples)
+    result = {**label_statistics(np.argmax(probabilities, axis=1)), **confidence_statistics(probabilities)}
+    return [{"metric": f"labels/{k}", "value": v} for k, v in result.items()]
+
+
+@register_metric("stacked_mnist", kinds=("image",), needs=("classifier",),
+                 protocol="Stacked MNIST: the CNN labels each channel; modes hit of 1000 and KL(p || uniform) over N "
+                          "samples (26,000 in PacGAN's protocol)")
+def _stacked_mnist(inputs):
+    channels = inputs.samples.shape[-1]
+    if channels != 3:
+        raise MetricError(f"stacked_mnist needs 3-channel samples (one digit per channel), got {channels}.")
+    result = stacked_mnist_modes(inputs.classifier.predict_stacked(inputs.samples))
+    return [{"metric": f"stacked_mnist/{k}", "value": v} for k, v in result.items()]

