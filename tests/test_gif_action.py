@@ -10,6 +10,7 @@ import reliability_helpers as rh
 from PIL import Image
 
 from gan_jax import config as config_lib
+from gan_jax.loop import pictures
 from gan_jax.loop.actions import gif
 from gan_jax.loop.trainer import train_and_evaluate
 
@@ -28,7 +29,7 @@ def _frames(path):
 def test_points_frame_puts_samples_and_means_where_the_axes_say():
     means = np.array([[-1.0, 0.0], [1.0, 0.0]])  # span = 1 * 1.4 + 0.5 = 1.9
     samples = np.array([[0.0, 0.0]] * 5 + [[0.95, 0.95]])
-    frame = gif.points_frame(samples, means, size=38)  # 10 pixels per unit: x = -1.9 + (col + 0.5) / 10
+    frame = pictures.points_frame(samples, means, size=38)  # 10 pixels per unit: x = -1.9 + (col + 0.5) / 10
     assert frame.shape == (38, 38, 3) and frame.dtype == np.uint8
     assert tuple(frame[19, 19]) == (20, 40, 160)  # 5 samples at the origin: row (1.9 - 0) * 10, the darkest blue
     assert tuple(frame[9, 28]) == (125, 145, 220)  # one sample at (0.95, 0.95): a quarter of the way to dark
@@ -46,7 +47,7 @@ def test_gif_grows_across_a_resume_and_drops_frames_a_rollback_replaces(tmp_path
     train_and_evaluate(longer, tmp_path, progress=False, allow_config_change=["num_steps"])  # every 8 // 4 = 2
     assert sorted(p.name for p in folder.iterdir()) == [f"step_{s:08d}.png" for s in (2, 4, 6, 8)]
     n, size = _frames(tmp_path / "samples" / "training.gif")
-    assert n == 4 and size == (gif.SIZE, gif.SIZE)
+    assert n == 4 and size == (256, 256)
 
     # A rollback to step 4: the frames after it are replaced by the ones trained again.
     action = gif.TrainingGif(every_steps=2, frame_ms=100, last_frame_ms=100)

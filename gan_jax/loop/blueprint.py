@@ -28,6 +28,7 @@ from gan_jax.core.state import GANState, create_state
 from gan_jax.core.step import make_train_step, programs_at
 from gan_jax.data import DataSpec, get_dataset
 from gan_jax.data import checks as data_checks
+from gan_jax.loop.modalities import modality
 from gan_jax.models import build_models, sample_latent
 
 
@@ -121,7 +122,7 @@ def make_blueprint(config: ml_collections.ConfigDict, spec: DataSpec, num_device
     g_tx, d_tx = optim.make_optimizers(config)
     blueprint = Blueprint(config, spec, g_model, d_model, g_tx, d_tx, resolve_objective(config))
     if check:
-        if spec.kind in ("image", "points"):
+        if modality(spec.kind).checks_sample_shape:
             state = blueprint.abstract_state()
             z_shape = jax.eval_shape(lambda: sample_latent(jax.random.key(0), 2, config.model)).shape
             data_checks.check_generator_matches_data(g_model, state.g.params, state.g.model_state, z_shape, spec,

@@ -1,7 +1,6 @@
-"""A run's periodic evaluation: samples, metrics and pictures of the current state, written under
-`WORKDIR/samples` and sent to the run's writers.
+"""The pieces of a run's periodic evaluation that the modalities (`loop.modalities`) put together:
 
-- points: the scatter over the true means and the mode metrics (modes, high quality, reverse KL);
+- the registered metrics of a data kind that need no network (the 2-D mixtures' mode metrics);
 - images: the fixed-noise grid (one row per class when conditional) and a latent interpolation strip;
 - text: `eval.num_samples` sentences at `text.sample_temperature` on fixed noise, decoded to
   `samples/step_XXXXXXXX.txt` (and TensorBoard text), `nll_gen` (the generator's per-token NLL of
@@ -27,7 +26,7 @@ from gan_jax.core.sampling import (
     token_log_probs,
 )
 from gan_jax.core.state import GANState
-from gan_jax.data import DataSpec, synthetic
+from gan_jax.data import DataSpec
 from gan_jax.loop import pictures
 from gan_jax.metrics import base as metrics_lib
 from gan_jax.metrics import text as text_metrics
@@ -40,16 +39,6 @@ def evaluate_samples(spec: DataSpec, samples: np.ndarray) -> dict[str, float]:
     names = metrics_lib.names_for(spec.kind, needs=("reference",))
     records = metrics_lib.compute(names, metrics_lib.MetricInputs(samples, source=spec.source))
     return {r["metric"]: r["value"] for r in records}
-
-
-def save_samples_picture(path: pathlib.Path, spec: DataSpec, samples: np.ndarray, step: int,
-                         metrics: dict[str, float]) -> None:
-    if spec.kind == "points":
-        means, _ = synthetic.mixture(spec.source.split(":", 1)[1])
-        title = f"{spec.source}, step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
-        pictures.save_scatter(path, samples, means, title)
-    else:
-        pictures.save_image_grid(path, samples[:64], columns=8)
 
 
 def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -84,34 +73,6 @@ def image_pictures(g_model: nn.Module, state: GANState, model_config, num_classe
     labels = np.repeat(np.arange(rows) % max(num_classes, 1), steps) if conditional else None
     strip = generate(g_model, state, len(path_z), model_config, use_ema, labels=labels, z=jnp.asarray(path_z))
     return {"grid": pictures.image_grid(grid, columns=columns), "interpolation": pictures.image_grid(strip, steps)}
-
-
-def evaluate_and_save(g_model: nn.Module, state: GANState, spec: DataSpec, config, workdir: pathlib.Path,
-                      step: int, writer) -> dict[str, float]:
-    """One periodic evaluation of a run: pictures under `workdir/samples` (also sent to `writer`)
-    and the data kind's metrics, returned as {"eval/NAME": value}.
-
-    Points: the sample scatter and the mode metrics. Images: the fixed-noise grid (one row per
-    class when conditional) and a latent interpolation strip. Text: the text metrics and samples.
-    """
-    if spec.kind == "text":
-        metrics = evaluate_text(g_model, state, spec, config, workdir, step, writer)
-        return {f"eval/{k}": v for k, v in metrics.items()}
-    picture = workdir / "samples" / f"step_{step:08d}.png"
-    metrics = {}
-    if spec.kind == "image":
-        grids = image_pictures(g_model, state, config.model, spec.num_classes or 0, config.eval.use_ema)
-        pictures.save_png(picture, grids["grid"])
-        strip = workdir / "samples" / f"interpolation_{step:08d}.png"
-        pictures.save_png(strip, grids["interpolation"])
-        writer.write_image(step, "samples", picture)
-        writer.write_image(step, "interpolation", strip)
-    else:
-        samples = generate(g_model, state, config.eval.num_samples, config.model, config.eval.use_ema)
-        metrics = evaluate_samples(spec, samples)
-        save_samples_picture(picture, spec, samples, step, metrics)
-        writer.write_image(step, "samples", picture)
-    return {f"eval/{k}": v for k, v in metrics.items()}
 
 
 @functools.lru_cache(maxsize=4)

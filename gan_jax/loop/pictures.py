@@ -29,6 +29,32 @@ def save_scatter(path: pathlib.Path, samples: np.ndarray, means: np.ndarray, tit
     plt.close(fig)
 
 
+def points_frame(samples: np.ndarray, means: np.ndarray, size: int = 256) -> np.ndarray:
+    """2-D samples as a uint8 [size, size, 3] picture: white ground, true means as red crosses, samples dark
+    blue (darker where they pile up); the square spans the means plus a margin, y upwards."""
+    span = float(np.abs(means).max()) * 1.4 + 0.5
+    frame = np.full((size, size, 3), 255, np.uint8)
+
+    def pixels(xy):
+        col = np.floor((xy[:, 0] + span) / (2 * span) * size).astype(int)
+        row = np.floor((span - xy[:, 1]) / (2 * span) * size).astype(int)
+        keep = (col >= 0) & (col < size) & (row >= 0) & (row < size)
+        return row[keep], col[keep]
+
+    row, col = pixels(np.asarray(samples, np.float64))
+    counts = np.zeros((size, size), np.int64)
+    np.add.at(counts, (row, col), 1)
+    level = np.clip(counts, 1, 4)[..., None] / 4.0  # 1 sample: light blue; 4 or more: dark blue
+    light, dark = np.array([160, 180, 240.0]), np.array([20, 40, 160.0])
+    frame = np.where(counts[..., None] > 0, light + (dark - light) * level, frame).astype(np.uint8)
+    mr, mc = pixels(np.asarray(means, np.float64))
+    for d in range(-3, 4):  # a small red cross on each mean
+        for r, c in ((mr + d, mc), (mr, mc + d)):
+            ok = (r >= 0) & (r < size) & (c >= 0) & (c < size)
+            frame[r[ok], c[ok]] = (220, 30, 30)
+    return frame
+
+
 def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
     """[N, H, W, C] images in [-1, 1] -> one uint8 [rows*(H+p)+p, cols*(W+p)+p, C] grid."""
     n, h, w, c = images.shape

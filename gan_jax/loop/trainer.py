@@ -29,7 +29,6 @@ import os
 import pathlib
 import platform
 import signal
-import sys
 import time
 from typing import Any, Sequence
 
@@ -43,8 +42,9 @@ from gan_jax.data.prefetch import Prefetcher
 from gan_jax.errors import ConfigError
 from gan_jax.loop import actions as actions_lib
 from gan_jax.loop.actions import evaluate as evaluate_action
-from gan_jax.loop import distributed, pretrain, resume, rundir, runguard, writers
+from gan_jax.loop import distributed, resume, rundir, runguard, writers
 from gan_jax.loop.checkpoint import Checkpointer
+from gan_jax.loop.modalities import modality
 from gan_jax.loop.blueprint import Blueprint, setup_run
 
 log = logging.getLogger("gan_jax")
@@ -310,8 +310,9 @@ def _locked(workdir: pathlib.Path):
         lock.release()
 
 
-def _summary(run: Run, step: int, start_time: float, first_step_sec, **extra) -> dict:
-    summary = {"step": step, "metrics": {**run.last_train, **run.last_eval}, "wall_time_sec": time.time() - start_time,
+def _summary(run: Run, step: int, start_time: float, first_step_sec, data_kind: str, **extra) -> dict:
+    summary = {"step": step, "data_kind": data_kind, "metrics": {**run.last_train, **run.last_eval},
+               "wall_time_sec": time.time() - start_time,
                "train_steps_per_sec": run.last_train.get("train/steps_per_sec"), "first_step_sec": first_step_sec,
                "versions": versions(), **extra}
     if run.lr_scale != 1.0:
@@ -358,7 +359,8 @@ def _train(blueprint: Blueprint, iterators: list, runs: list[Run], states: list,
         for run in runs:
             run.writer.close()
             run.checkpointer.close()
-    summaries = [_summary(run, step, start_time, trainer.first_step_sec, **summary_extra) for run in runs]
+    summaries = [_summary(run, step, start_time, trainer.first_step_sec, blueprint.spec.kind, **summary_extra)
+                 for run in runs]
 
     def write_summaries():
         for run, summary in zip(runs, summaries):
@@ -399,13 +401,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     with _locked(workdir):
         run, state, step = _open_run(workdir.name, config, workdir, blueprint.init_state(), iterator, spec,
                                      allow_config_change, allow_fresh_start)
-        if spec.kind == "text":
-            distributed.on_primary(lambda: pretrain.save_tokenizer(workdir, spec), "tokenizer")
-            if step == 0 and run.checkpointer.latest_step() is None:  # MLE pretraining, before adversarial step 0
-                # Deterministic, so every process computes the same pretrained state; process 0 reports it.
-                primary = distributed.is_primary()
-                state = pretrain.pretrain(config, blueprint.g_model, state, iterator.arrays["x"], run.writer,
-                                          lambda text: print(text, file=sys.stderr) if primary else None)
+        state = modality(spec.kind).before_training(blueprint, state, iterator, workdir,
+                                                    step == 0 and run.checkpointer.latest_step() is None,
+                                                    run.writer, distributed.is_primary())
         return _train(blueprint, [iterator], [run], [state], step, False, progress, start_time, devices)
 
 
@@ -435,9 +433,8 @@ def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence
     # Every process loads every run's whole batches. The runs share one program: the first run's blueprint
     # builds it, and each run's own blueprint its initial state.
     setups = [setup_run(c, devices_per_run) for c in configs]
-    if setups[0][0].spec.kind == "text":
-        raise ConfigError("--mode vmap does not support text runs yet (their MLE pretraining runs per run); use "
-                          "--mode local.")
+    if not modality(setups[0][0].spec.kind).stackable:
+        raise ConfigError(f"--mode vmap does not support {setups[0][0].spec.kind} runs yet; use --mode local.")
     workdirs = [pathlib.Path(w) for w in workdirs]
     names = list(names or [w.name for w in workdirs])
     with contextlib.ExitStack() as locks:

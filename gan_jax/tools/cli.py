@@ -97,23 +97,11 @@ def train_main(argv: list[str]) -> int:
 
 
 def report(config, summary, workdir) -> str:
-    """The final numbers, with the published reference beside them where there is one."""
-    from gan_jax.metrics import modes
+    """The final numbers, as the run's modality reports them (with published references where there are)."""
+    from gan_jax.loop.modalities import modality
 
-    metrics = summary["metrics"]
     lines = [f"Finished {summary['step']} steps in {summary['wall_time_sec']:.1f} s -> {workdir}"]
-    source = config.data.source
-    if "eval/nll_gen" in metrics:  # text
-        from gan_jax.metrics import text as text_metrics
-
-        lines.append(text_metrics.format_table(metrics, config.eval.num_samples,
-                                               published="coco" in source.lower()))
-    elif source.startswith("synthetic:"):
-        lines.append(modes.format_table(source.split(":", 1)[1], metrics, config.eval.num_samples))
-    else:
-        shown = {k: v for k, v in metrics.items() if k.startswith("eval/")}
-        if shown:
-            lines.append("  ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+    lines += modality(summary["data_kind"]).report(config, summary["metrics"])
     lines.append(f"Samples: {workdir / 'samples'}   Metrics: {workdir / 'metrics.jsonl'}")
     return "\n".join(lines)
 

@@ -27,6 +27,7 @@ from gan_jax.core import sampling
 from gan_jax.data import get_dataset
 from gan_jax.errors import GanJaxError
 from gan_jax.loop import blueprint, rundir
+from gan_jax.loop.modalities import modality
 
 
 class SampleError(GanJaxError, ValueError):
@@ -34,11 +35,11 @@ class SampleError(GanJaxError, ValueError):
 
 
 def load_run(workdir: pathlib.Path, checkpoint: str = "latest"):
-    """(config, spec, generator module, restored state, step) of a run directory."""
+    """(config, blueprint, restored state, step) of a run directory."""
     config = rundir.read_config(workdir)
     _, spec = get_dataset(config.data, min(config.batch_size, 1), config.seed)
-    plan = blueprint.read_back(config, spec.shape, spec.num_classes or 0)
-    g_model, like = plan.g_model, plan.init_state()
+    plan = blueprint.make_blueprint(config, spec, check=False)
+    like = plan.init_state()
     checkpointer = rundir.open_checkpoints(workdir, config)
     steps = checkpointer.all_steps()
     step = max(steps) if checkpoint == "latest" else int(checkpoint)
@@ -47,43 +48,16 @@ def load_run(workdir: pathlib.Path, checkpoint: str = "latest"):
         raise SampleError(f"no checkpoint at step {step}; available: {', '.join(map(str, steps))}.")
     state, _ = checkpointer.restore(step, like)
     checkpointer.close()
-    return config, spec, g_model, state, step
+    return config, plan, state, step
 
 
 def write_samples(workdir: pathlib.Path, num: int, out: pathlib.Path | None = None, fmt: str = "png",
                   checkpoint: str = "latest", use_ema: bool = True, seed: int | None = None) -> pathlib.Path:
     """Writes `num` samples of the run; returns the file or folder written."""
-    config, spec, g_model, state, step = load_run(workdir, checkpoint)
+    config, plan, state, step = load_run(workdir, checkpoint)
     key = None if seed is None else jax.random.key(seed)
     out = out or workdir / "samples" / f"sample_{step:08d}"
-    if spec.kind == "text":
-        if key is not None:
-            state = state.replace(rng=key)
-        ids = sampling.sample_ids(g_model, state, num, config, use_ema)
-        tokenizer = spec.extra["tokenizer"]
-        path = out.with_suffix(".txt")
-        path.write_text("".join(tokenizer.decode(row) + "\n" for row in ids), encoding="utf-8")
-        return path
-    samples = sampling.generate(g_model, state, num, config.model, use_ema, key=key,
-                                num_classes=spec.num_classes or 0)
-    labels = np.arange(num) % spec.num_classes if sampling.is_conditional(config.model) else None
-    if spec.kind == "points" or fmt == "npz":
-        path = out.with_suffix(".npz")
-        arrays = {"x": samples}
-        if spec.kind == "image":
-            arrays["x"] = np.clip(np.rint((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
-        if labels is not None:
-            arrays["label"] = labels.astype(np.int32)
-        np.savez(path, **arrays)
-        return path
-    from PIL import Image
-
-    out.mkdir(parents=True, exist_ok=True)
-    pixels = np.clip(np.rint((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    for i, img in enumerate(pixels):
-        name = f"{i:06d}" + (f"_class{labels[i]}" if labels is not None else "") + ".png"
-        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / name)
-    return out
+    return modality(plan.spec.kind).write_samples(plan, state, config, num, out, fmt, use_ema, key)
 
 
 def class_rows(probabilities: np.ndarray, per_class: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,8 +81,9 @@ def write_by_class(workdir: pathlib.Path, num: int, per_class: int = 10, out: pa
     from gan_jax.loop import pictures
     from gan_jax.metrics import classifier as classifier_lib
 
-    config, spec, g_model, state, step = load_run(workdir, checkpoint)
-    if spec.kind != "image" or tuple(spec.shape) != (28, 28, 1):
+    config, plan, state, step = load_run(workdir, checkpoint)
+    spec, g_model = plan.spec, plan.g_model
+    if tuple(spec.shape) != (28, 28, 1):
         raise SampleError(f"--by_class needs 28x28x1 images (the MNIST classifier's input); this run makes "
                           f"{spec.kind} of shape {tuple(spec.shape)}.")
     model = classifier_lib.MNISTClassifier.load(classifier_dir)

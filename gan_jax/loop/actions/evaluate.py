@@ -1,10 +1,10 @@
-"""`evaluate`: each run's periodic evaluation (samples, pictures and the data kind's metrics, see
-`loop.evaluation`) every `eval_every_steps` and at the end, on process 0."""
+"""`evaluate`: each run's periodic evaluation (pictures and metrics, as its modality defines them, see
+`loop.modalities`) every `eval_every_steps` and at the end, on process 0."""
 
 from __future__ import annotations
 
-from gan_jax.loop import evaluation
 from gan_jax.loop.actions.base import PeriodicAction, register_action
+from gan_jax.loop.modalities import modality
 
 
 @register_action
@@ -31,4 +31,4 @@ class Evaluate(PeriodicAction):
 
 def evaluate(blueprint, run, state, step: int) -> dict:
     """One run's evaluation at `step`: {"eval/NAME": value}, pictures under its samples/."""
-    return evaluation.evaluate_and_save(blueprint.g_model, state, blueprint.spec, run.config, run.workdir, step, run.writer)
+    return modality(blueprint.spec.kind).evaluate(blueprint, state, run.config, run.workdir, step, run.writer)

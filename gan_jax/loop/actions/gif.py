@@ -1,8 +1,8 @@
 """`gif`: an animated GIF of the fixed-noise samples across training, `samples/training.gif`.
 
 Each frame is drawn from the same noise (the run's evaluation stream), so the animation shows one set of
-samples finding their place: for images the 8x8 grid (one row per class for a conditional generator),
-for 2-D points the samples over the true means. Frames are kept as `samples/frames/step_XXXXXXXX.png`
+samples finding their place; the modality draws the frame (`loop.modalities`: for images the 8x8 grid,
+one row per class for a conditional generator; for 2-D points the samples over the true means). Frames are kept as `samples/frames/step_XXXXXXXX.png`
 and the GIF is rebuilt from them at each frame, so a resumed or rolled-back run continues its animation
 (frames past the step it restarts from are dropped). On by default for image and 2-D runs; about
 `actions.gif.frames` frames over the run, each shown `actions.gif.frame_ms` milliseconds (the last one
@@ -13,52 +13,9 @@ from __future__ import annotations
 
 import pathlib
 
-import numpy as np
 
-from gan_jax.core.sampling import generate
-from gan_jax.data import synthetic
-from gan_jax.loop import evaluation
 from gan_jax.loop.actions.base import PeriodicAction, register_action, require, settings
-
-KINDS = ("image", "points")
-SIZE = 256  # pixels a side of a points frame
-
-
-def points_frame(samples: np.ndarray, means: np.ndarray, size: int = SIZE) -> np.ndarray:
-    """2-D samples as a uint8 [size, size, 3] picture: white ground, true means as red crosses, samples dark
-    blue (darker where they pile up); the square spans the means plus a margin, y upwards."""
-    span = float(np.abs(means).max()) * 1.4 + 0.5
-    frame = np.full((size, size, 3), 255, np.uint8)
-
-    def pixels(xy):
-        col = np.floor((xy[:, 0] + span) / (2 * span) * size).astype(int)
-        row = np.floor((span - xy[:, 1]) / (2 * span) * size).astype(int)
-        keep = (col >= 0) & (col < size) & (row >= 0) & (row < size)
-        return row[keep], col[keep]
-
-    row, col = pixels(np.asarray(samples, np.float64))
-    counts = np.zeros((size, size), np.int64)
-    np.add.at(counts, (row, col), 1)
-    level = np.clip(counts, 1, 4)[..., None] / 4.0  # 1 sample: light blue; 4 or more: dark blue
-    light, dark = np.array([160, 180, 240.0]), np.array([20, 40, 160.0])
-    frame = np.where(counts[..., None] > 0, light + (dark - light) * level, frame).astype(np.uint8)
-    mr, mc = pixels(np.asarray(means, np.float64))
-    for d in range(-3, 4):  # a small red cross on each mean
-        for r, c in ((mr + d, mc), (mr, mc + d)):
-            ok = (r >= 0) & (r < size) & (c >= 0) & (c < size)
-            frame[r[ok], c[ok]] = (220, 30, 30)
-    return frame
-
-
-def frame_of(blueprint, config, state) -> np.ndarray:
-    """One frame for `state`: uint8 [H, W, 3]."""
-    if blueprint.spec.kind == "points":
-        samples = generate(blueprint.g_model, state, config.eval.num_samples, config.model, config.eval.use_ema)
-        means, _ = synthetic.mixture(blueprint.spec.source.split(":", 1)[1])
-        return points_frame(samples, means)
-    grid = evaluation.image_pictures(blueprint.g_model, state, config.model, blueprint.spec.num_classes or 0,
-                                     config.eval.use_ema)["grid"]
-    return np.repeat(grid, 3, axis=-1) if grid.shape[-1] == 1 else grid
+from gan_jax.loop.modalities import modality
 
 
 def write_gif(folder: pathlib.Path, path: pathlib.Path, frame_ms: int, last_frame_ms: int,
@@ -98,7 +55,7 @@ class TrainingGif(PeriodicAction):
     @classmethod
     def from_config(cls, config, blueprint, num_runs):
         s = settings(config, cls.name)
-        if not s.enabled or blueprint.spec.kind not in KINDS:
+        if not s.enabled or not modality(blueprint.spec.kind).animated:
             return None
         return cls(max(1, config.num_steps // (s.frames - 1)), s.frame_ms, s.last_frame_ms)
 
@@ -119,6 +76,7 @@ class TrainingGif(PeriodicAction):
                 for stale in folder.glob("step_*.png"):
                     if int(stale.stem[5:]) > self._restart:
                         stale.unlink()
-            pictures.save_png(folder / f"step_{step:08d}.png", frame_of(ctx.blueprint, run.config, state))
+            frame = modality(ctx.blueprint.spec.kind).frame(ctx.blueprint, run.config, state)
+            pictures.save_png(folder / f"step_{step:08d}.png", frame)
             write_gif(folder, run.workdir / "samples" / "training.gif", self.frame_ms, self.last_frame_ms, step)
         self._restart = None
