@@ -1,9 +1,9 @@
 """The batch iterator: deterministic by seed, resumable by position, every example once per epoch."""
 
-import ml_collections
 import numpy as np
 import pytest
 
+from gan_jax.config import default_config
 from gan_jax.data import ArrayIterator, DataError, get_dataset
 from gan_jax.data.prefetch import Prefetcher
 
@@ -81,8 +81,8 @@ def test_prefetcher_gives_the_iterators_batches(enabled):
 
 
 def _data(source, num_train=1000):
-    c = ml_collections.ConfigDict(dict(source=source, split="train", data_dir=None, manual_dir=None,
-                                       num_train=num_train))
+    c = default_config().data
+    c.source, c.num_train = source, num_train
     return c
 
 
@@ -105,6 +105,7 @@ def test_batch_larger_than_dataset():
 
 
 def test_crossed():
-    from gan_jax.loop.trainer import crossed
+    from gan_jax.loop.actions import crossed
 
     assert crossed(0, 50, 50) and not crossed(0, 49, 50) and crossed(49, 51, 50) and not crossed(50, 99, 50)
+    assert not crossed(0, 100, 0)  # a period of 0: never

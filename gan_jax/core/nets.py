@@ -15,7 +15,7 @@ SPECTRAL_PARAMS = "spectral_params"
 
 def compute_dtype(model_config: ml_collections.ConfigDict):
     """None (float32) or jnp.bfloat16, from `model.dtype`."""
-    return jnp.bfloat16 if model_config.get("dtype", "float32") == "bfloat16" else None
+    return jnp.bfloat16 if model_config.dtype == "bfloat16" else None
 
 
 def _cast(tree, dtype):

@@ -24,7 +24,7 @@ _CHUNK = 250  # sequences per device call when sampling or scoring text
 
 
 def is_conditional(model_config) -> bool:
-    return model_config.get("conditioning", "none") != "none"
+    return model_config.conditioning != "none"
 
 
 def eval_key(state: GANState, *names) -> jax.Array:

@@ -105,12 +105,12 @@ def create_state(config: ml_collections.ConfigDict, g_model: nn.Module, d_model:
     n = 2 * config.pack  # batch statistics need more than one sample
     z = sample_latent(z_key, n, config.model)
     label = {}
-    if config.model.get("conditioning", "none") != "none":
+    if config.model.conditioning != "none":
         label = {"y": jnp.arange(n, dtype=jnp.int32) % max(num_classes, 1)}
     g_params, g_vars = _split_variables(g_model.init(g_key, z, train=False, **label))
     x = pack_input(jnp.zeros((n,) + tuple(data_shape)), config.pack)
     d_params, d_vars = _split_variables(d_model.init(d_key, x, train=False, **label))
-    if config.model.get("spectral_norm", False) and "spectral" not in d_vars:  # not already built in
+    if config.model.spectral_norm and "spectral" not in d_vars:  # not already built in
         from gan_jax.models.layers import init_spectral_vectors
 
         d_vars[SPECTRAL_PARAMS] = init_spectral_vectors(d_params, jax.random.fold_in(d_key, 1))

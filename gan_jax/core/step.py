@@ -74,7 +74,7 @@ def check_objectives(config: ml_collections.ConfigDict) -> None:
     could not honour (raises ConfigError); `make_train_step` and `config.validate` call it."""
     g_terms = [t for t in objectives.active_terms(config) if t.g is not None]
     objective = config.text.g_objective
-    if config.get("g_noise", "fresh") == "reuse":
+    if config.g_noise == "reuse":
         if objective != "adversarial":
             raise ConfigError(f"Config key 'g_noise': 'reuse' needs text.g_objective='adversarial' (got "
                               f"{objective!r}): the other objectives draw their own samples. Use g_noise='fresh'.")
@@ -121,12 +121,12 @@ class TrainStep:
         self.mean = objectives.global_mean(axis_name)
         self.global_batch = config.batch_size
         self.local_batch = config.batch_size // num_devices if axis_name else config.batch_size
-        conditioning = config.model.get("conditioning", "none")
+        conditioning = config.model.conditioning
         self.conditional = conditioning != "none"
         self.class_head = conditioning == "acgan"  # D returns (logits, class logits)
         if self.conditional and num_classes < 2:
             raise ConfigError(f"model.conditioning={conditioning!r} needs num_classes >= 2, got {num_classes}.")
-        self.real_labels_for_fakes = config.model.get("fake_labels", "uniform") == "real"
+        self.real_labels_for_fakes = config.model.fake_labels == "real"
         self.dtype = compute_dtype(config.model)
         terms = objectives.active_terms(config)
         self.d_terms = [t for t in terms if t.d is not None]
@@ -134,7 +134,7 @@ class TrainStep:
         self.augment = objectives.active_augment(config)
         build_objective = objectives.G_OBJECTIVES.get(config.text.g_objective)
         self.g_objective = build_objective(g_model, self.mean) if build_objective is not None else None
-        self.reuse = config.get("g_noise", "fresh") == "reuse"
+        self.reuse = config.g_noise == "reuse"
         self.use_ema = ema_enabled(config)
         self.ema_by_half_life = config.ema.half_life_images > 0 or config.ema.half_life_images_end > 0
         self.schedule = (schedules.total_steps(config), config.schedule.kind)

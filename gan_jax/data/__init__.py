@@ -123,7 +123,7 @@ def local_images(data_config: ml_collections.ConfigDict, source: str, path: str)
     """`local:FILE.npz`, `local:FOLDER` or `digits`, fitted to `data.resolution`."""
     from gan_jax.data import images as image_lib
 
-    resolution, crop = data_config.get("resolution", 0), data_config.get("crop", "center")
+    resolution, crop = data_config.resolution, data_config.crop
     class_names = None
     try:
         if source == "digits":

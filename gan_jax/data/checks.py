@@ -42,7 +42,7 @@ def check_generator_matches_data(g_model, params, model_state, z_shape: Sequence
     """Traces (without running) one generator call and checks its sample shape against the data."""
     z = jax.ShapeDtypeStruct(tuple(z_shape), jax.numpy.float32)
     kwargs = {}
-    if model_config.get("conditioning", "none") != "none":  # class-conditional generators also take labels
+    if model_config.conditioning != "none":  # class-conditional generators also take labels
         kwargs["y"] = jax.ShapeDtypeStruct(tuple(z_shape[:1]), jax.numpy.int32)
     out = jax.eval_shape(lambda p, s, z, kw: g_model.apply({"params": p, **s}, z, train=False, **kw),
                          params, model_state, z, kwargs)

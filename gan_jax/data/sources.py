@@ -49,7 +49,7 @@ def load_tfds(data_config, name, split, seed):
     try:
         images, labels, info = tfds_images.load_tfds_arrays(
             name, split, data_dir=data_config.data_dir, manual_dir=data_config.manual_dir,
-            resolution=data_config.get("resolution", 0), crop=data_config.get("crop", "center"))
+            resolution=data_config.resolution, crop=data_config.crop)
     except ValueError as e:  # an unknown name, feature or dtype: a config mistake, not a crash
         raise DataError(f"{e} (config key 'data.source' is {data_config.source!r}.)") from e
     if len(images) == 0:

@@ -55,12 +55,21 @@ def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict, allow
 
 
 def read_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
-    """The config the run was trained with (`WORKDIR/config.json`)."""
+    """The config the run was trained with (`WORKDIR/config.json`), keys added since at their defaults."""
     path = pathlib.Path(workdir) / "config.json"
     if not path.is_file():
         raise RunDirError(f"{workdir} has no config.json: not a gan_jax run directory (give the --workdir "
                           "that `gan-jax train` wrote).")
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    return ml_collections.ConfigDict(_over(config_lib.to_dict(config_lib.default_config()), json.loads(path.read_text())))
+
+
+def _over(defaults: dict, stored: dict) -> dict:
+    """`stored` with the keys it lacks (a run written by an earlier version) taken from `defaults`."""
+    out = dict(defaults)
+    for key, value in stored.items():
+        out[key] = _over(defaults[key], value) if isinstance(value, dict) and isinstance(defaults.get(key), dict) \
+            else value
+    return out
 
 
 def open_checkpoints(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> Checkpointer:

@@ -140,7 +140,7 @@ class MultiWriter(MetricWriter):
 
 def make_writer(config, workdir: pathlib.Path) -> MultiWriter:
     """The writers `config.writers` names ("jsonl,tensorboard" by default)."""
-    names = [n.strip() for n in config.get("writers", "jsonl,tensorboard").split(",") if n.strip()]
+    names = [n.strip() for n in config.writers.split(",") if n.strip()]
     build = {"jsonl": lambda: JsonlWriter(workdir), "tensorboard": lambda: TensorBoardWriter(workdir),
              "wandb": lambda: WandbWriter(workdir, config)}
     return MultiWriter([build[n]() for n in names])

@@ -73,7 +73,7 @@ def build_models(model_config: ml_collections.ConfigDict, data_shape: Sequence[i
     """
     g_entry = GENERATORS.get(model_config.generator)
     d_entry = DISCRIMINATORS.get(model_config.discriminator)
-    conditioning = model_config.get("conditioning", "none")
+    conditioning = model_config.conditioning
     shape = tuple(data_shape)
     if conditioning == "none":
         num_classes = 0
@@ -94,6 +94,6 @@ def sample_latent(key: jax.Array, num: int, model_config: ml_collections.ConfigD
     """The generator's input for `num` samples of `model.latent_dim` dimensions, from `model.latent_dist`:
     N(0, I) ("normal") or uniform on [-1, 1]^d ("uniform", the DCGAN paper's prior)."""
     shape = (num, model_config.latent_dim)
-    if model_config.get("latent_dist", "normal") == "uniform":
+    if model_config.latent_dist == "uniform":
         return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
     return jax.random.normal(key, shape)

@@ -170,7 +170,7 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     startup.enable_compilation_cache()
     config = _config(arch, overrides)
     shape = ARCHS[arch][2]
-    num_classes = ARCH_CLASSES.get(arch) if config.model.get("conditioning", "none") != "none" else None
+    num_classes = ARCH_CLASSES.get(arch) if config.model.conditioning != "none" else None
     plan = make_blueprint(config, DataSpec(f"random:{arch}", shape, "image" if len(shape) == 3 else "points",
                                            config.batch_size, num_classes))
     initial = plan.init_state()

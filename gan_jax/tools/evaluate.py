@@ -56,8 +56,8 @@ def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | 
     if config.data.source == "stacked:mnist":
         from gan_jax.data import stacked
 
-        data = ml_collections.ConfigDict({"data_dir": data_dir or config.data.get("data_dir"),
-                                          "manual_dir": manual_dir or config.data.get("manual_dir"),
+        data = ml_collections.ConfigDict({"data_dir": data_dir or config.data.data_dir,
+                                          "manual_dir": manual_dir or config.data.manual_dir,
                                           "num_train": config.data.num_train})
         images, _ = stacked.load_stacked_mnist(data, split, config.seed)
         return "stacked_mnist", images.astype(np.float32) / 127.5 - 1.0, 1000
@@ -67,8 +67,8 @@ def load_real_split(config, split: str, data_dir: str | None, manual_dir: str | 
     from gan_jax.data.tfds_images import load_tfds_arrays
 
     kwargs = {k: config.data[k] for k in ("resolution", "crop") if k in config.data}
-    images, _, info = load_tfds_arrays(name, split, data_dir=data_dir or config.data.get("data_dir"),
-                                       manual_dir=manual_dir or config.data.get("manual_dir"), **kwargs)
+    images, _, info = load_tfds_arrays(name, split, data_dir=data_dir or config.data.data_dir,
+                                       manual_dir=manual_dir or config.data.manual_dir, **kwargs)
     return name, images.astype(np.float32) / 127.5 - 1.0, info.get("num_classes") or 0
 
 
@@ -93,7 +93,7 @@ def _load_local_real(config, real: str | None) -> tuple[str, np.ndarray, int]:
     digest = hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest()[:10]
     label = "digits" if source == "digits" else pathlib.Path(source.partition(":")[2]).name
     num_classes = spec.num_classes or 0
-    if source != config.data.source and _trains_on_local(config) and config.model.get("conditioning", "none") != "none":
+    if source != config.data.source and _trains_on_local(config) and config.model.conditioning != "none":
         # A class-conditional generator takes the class count of the data it was trained on.
         num_classes = data_lib.local_images(config.data, config.data.source,
                                              config.data.source.partition(":")[2])[1].num_classes or 0

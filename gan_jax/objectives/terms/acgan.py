@@ -21,4 +21,4 @@ def g_class_loss(ctx):
 
 
 register_term("acgan", d=d_class_loss, g=g_class_loss, config={"weight": 1.0},
-              active=lambda config: config.model.get("conditioning", "none") == "acgan")
+              active=lambda config: config.model.conditioning == "acgan")
