@@ -38,7 +38,7 @@ def _sweep(spec: str, sweep_arg: str, workdir: pathlib.Path, mode: list[str]) ->
 def _final_params(workdir: pathlib.Path):
     from gan_jax.tools.sample import load_run
 
-    state = load_run(workdir)[3]  # the latest checkpoint
+    _, _, state, _ = load_run(workdir)  # the latest checkpoint
     return state.g.params, state.d.params
 
 

@@ -1,4 +1,5 @@
-"""Tests run on CPU with 4 forced host devices, so parallel code meets real sharding."""
+"""Tests run on CPU with 4 forced host devices, so parallel code meets real sharding, two test processes at a time
+(pytest-xdist, `-n auto --dist loadfile` in pyproject.toml), sharing one compilation cache."""
 
 import os
 
@@ -6,6 +7,13 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GAN_JAX_COMPILATION_CACHE", "0")  # tests that want the cache turn it on in tmp_path
+# One persistent compilation cache for the suite, its xdist workers and the subprocesses its tests start:
+# the many tiny runs compile the same programs, and a program read back is the one compiled (numbers do not
+# depend on it). It lives in .pytest_cache, so it also carries over between local runs.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), ".pytest_cache", "jax_compilation_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest  # noqa: E402
 

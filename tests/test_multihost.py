@@ -188,7 +188,8 @@ def test_two_processes_train_like_one_with_four_devices_and_one_process_resumes_
     assert _files(two) == _files(one)
     assert len(list(two.glob("events.out.tfevents*"))) == 1 and not (two / "lock").exists()
     assert _files(two) == ["checkpoints/10", "checkpoints/20", "config.json", "events.out.tfevents",
-                           "metrics.jsonl", "samples/step_00000020.png", "summary.json"]
+                           "metrics.jsonl", *[f"samples/frames/step_{s:08d}.png" for s in (5, 10, 15, 20)],
+                           "samples/step_00000020.png", "samples/training.gif", "summary.json"]
     for step in (10, 20):
         a, meta_a = _state(two, step)
         b, meta_b = _state(one, step)

@@ -55,7 +55,10 @@ def test_outputs_of_a_run(tmp_path):
     assert train_steps == [2, 4, 6, 8]
     assert [line["step"] for line in lines if "eval/modes" in line] == [4, 8]
     assert json.loads((tmp_path / "config.json").read_text())["num_steps"] == 8
-    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_00000004.png", "step_00000008.png"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["frames", "step_00000004.png",
+                                                                        "step_00000008.png", "training.gif"]
+    assert sorted(p.name for p in (tmp_path / "samples" / "frames").iterdir()) == [
+        f"step_{s:08d}.png" for s in (2, 4, 6, 8)]  # a frame every 8 // 39 -> 1 step, at each 2-step dispatch
     assert list(tmp_path.glob("events.out.tfevents.*"))
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert set(saved["versions"]) >= {"jax", "flax", "optax", "orbax-checkpoint"}

@@ -146,9 +146,6 @@ class Trainer:
         self.runner = runner_at(0)  # every runner of a run places states and batches alike
         self.runs = runs
         self.data = data
-        self.num_steps = config.num_steps
-        self.k = config.steps_per_dispatch
-        self.n_critic = config.n_critic
         self.actions = actions
         self.bar = bar
         self.primary = distributed.is_primary()  # the process that writes the runs' files
@@ -156,11 +153,11 @@ class Trainer:
         self.stop_vote = distributed.StopVote() if jax.process_count() > 1 else None
         self.state = self.runner.put_state(state)
         self.first_step_sec: float | None = None
-        self.stacked = self.runner.mode == "vmap"
         runs_axis = 1 if self.stacked else 0
+        n_critic = config.n_critic
 
         def place(batch):  # host rows [..., chunk * n_critic, B, ...] -> [..., chunk, n_critic, B, ...] on the devices
-            return self.runner.put_batch({key: v.reshape(v.shape[:runs_axis] + (-1, self.n_critic)
+            return self.runner.put_batch({key: v.reshape(v.shape[:runs_axis] + (-1, n_critic)
                                                          + v.shape[runs_axis + 1:]) for key, v in batch.items()})
 
         self.prefetcher = Prefetcher(data, place, enabled=config.data.prefetch)
@@ -168,6 +165,10 @@ class Trainer:
         self.dispatches = 0
         self.window = DispatchWindow(self.MAX_IN_FLIGHT)
         self._host: tuple[int, list] | None = None
+
+    @property
+    def stacked(self) -> bool:
+        return self.runner.mode == "vmap"
 
     def host_states(self) -> list:
         """Each run's state as one host-side copy (cached until the next dispatch).
@@ -209,13 +210,15 @@ class Trainer:
         """Trains from `step` to `num_steps`; returns (the step reached, the stop signal's name or None)."""
         for action in self.actions:
             action.reset(step)
+        config = self.blueprint.config
+        k, n_critic, num_steps = config.steps_per_dispatch, config.n_critic, config.num_steps
         try:
-            while step < self.num_steps:
+            while step < num_steps:
                 started = time.perf_counter()
                 # Chunks end on multiples of k so a resumed run dispatches exactly the same programs.
-                chunk = min(self.k - step % self.k, self.num_steps - step)
-                upcoming = min(self.k, self.num_steps - step - chunk)  # the chunk after this one
-                batch = self.prefetcher.next(chunk * self.n_critic, upcoming * self.n_critic)
+                chunk = min(k - step % k, num_steps - step)
+                upcoming = min(k, num_steps - step - chunk)  # the chunk after this one
+                batch = self.prefetcher.next(chunk * n_critic, upcoming * n_critic)
                 self.state, metrics = self.runner_at(step).step(self.state, batch)
                 self.dispatches += 1
                 self.window.add(metrics)
@@ -225,7 +228,7 @@ class Trainer:
                     log.info("First %d step(s) done %.2f s after process start", chunk, self.first_step_sec)
                 self.train_secs += time.perf_counter() - started
                 before, step = step, step + chunk
-                final = step == self.num_steps
+                final = step == num_steps
                 signum = stop.signum or 0
                 if self.stop_vote is not None:  # every process stops after the same dispatch
                     signum = self.stop_vote(signum)
