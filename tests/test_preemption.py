@@ -4,6 +4,7 @@ checkpoint, and every resumed run ends bitwise where an uninterrupted one does."
 
 from __future__ import annotations
 
+import os
 import pathlib
 import random
 import signal
@@ -153,3 +154,28 @@ def test_sigkill_anywhere_loses_only_steps_since_the_last_checkpoint(tmp_path, c
     rh.assert_states_equal(rh.restore(workdir, cfg)[0], rh.restore(tmp_path / "straight", cfg)[0])
     assert rh.logged_steps(workdir) == list(range(4, 41, 4))
     assert rh.logged_steps(workdir, "eval/modes") == [40]
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_the_output_pipe_closed_still_checkpoints(tmp_path):
+    """`gan-jax train ... 2>&1 | tee log` and Ctrl-C: the terminal's SIGINT ends tee too, so every later write
+    meets a closed pipe; the run must still save its checkpoint, and the same command resume from it."""
+    workdir = tmp_path / "run"
+    read, write = os.pipe()
+    command = [a for a in rh.command(workdir, num_steps=100000, ckpt_every_steps=100000, log_every_steps=2)
+               if a != "--quiet"]  # the progress bar writes after every dispatch
+    proc = subprocess.Popen(command, stdout=write, stderr=write, env=rh.subprocess_env(tmp_path / "cache"))
+    os.close(write)
+    seen = b""
+    with os.fdopen(read, "rb", buffering=0) as pipe:
+        while b"First" not in seen:  # training has started
+            chunk = pipe.read(256)
+            assert chunk, seen.decode(errors="replace")[-2000:]
+            seen += chunk
+    # The reader is gone (like tee after Ctrl-C); now the interrupt.
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(120) == 0
+    steps = rh.checkpoint_steps(workdir)
+    assert len(steps) == 1 and steps[0] > 0 and not (workdir / "lock").exists()
+    assert max(rh.logged_steps(workdir)) <= steps[0]

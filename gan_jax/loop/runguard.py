@@ -54,9 +54,13 @@ class StopRequest:
             signal.raise_signal(signum)
             return
         self.signum = signum
-        # os.write, not logging: a handler may interrupt code that holds the logging lock.
-        os.write(2, f"\ngan_jax: {signal.Signals(signum).name} received: finishing the current dispatch and "
-                    "saving a checkpoint (send it again to stop at once).\n".encode())
+        # os.write, not logging: a handler may interrupt code that holds the logging lock. A reader that is gone
+        # (`| tee` ends with the same Ctrl-C) must not turn the message into an exception before the save.
+        try:
+            os.write(2, f"\ngan_jax: {signal.Signals(signum).name} received: finishing the current dispatch and "
+                        "saving a checkpoint (send it again to stop at once).\n".encode())
+        except OSError:
+            pass
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():  # signal.signal works only there

@@ -161,7 +161,7 @@ class Trainer:
                                                          + v.shape[runs_axis + 1:]) for key, v in batch.items()})
 
         self.prefetcher = Prefetcher(data, place, enabled=config.data.prefetch)
-        self.train_secs = 0.0  # time spent dispatching and waiting on steps, not in actions
+        self.train_secs = self.wait_base = 0.0  # training time and the data wait before it, since the (re)start
         self.dispatches = 0
         self.window = DispatchWindow(self.MAX_IN_FLIGHT)
         self._host: tuple[int, list] | None = None
@@ -206,10 +206,15 @@ class Trainer:
         self.bar.update(step)
         return step
 
-    def run(self, step: int, stop: runguard.StopRequest) -> tuple[int, str | None]:
-        """Trains from `step` to `num_steps`; returns (the step reached, the stop signal's name or None)."""
+    def _restart(self, step: int) -> None:
+        """The loop (re)starts at `step`: its clocks from zero, every action told."""
+        self.train_secs, self.wait_base = 0.0, self.prefetcher.wait_sec
         for action in self.actions:
             action.reset(step)
+
+    def run(self, step: int, stop: runguard.StopRequest) -> tuple[int, str | None]:
+        """Trains from `step` to `num_steps`; returns (the step reached, the stop signal's name or None)."""
+        self._restart(step)
         config = self.blueprint.config
         k, n_critic, num_steps = config.steps_per_dispatch, config.n_critic, config.num_steps
         try:
@@ -226,14 +231,17 @@ class Trainer:
                     jax.block_until_ready(metrics)
                     self.first_step_sec = process_age_sec()
                     log.info("First %d step(s) done %.2f s after process start", chunk, self.first_step_sec)
-                self.train_secs += time.perf_counter() - started
                 before, step = step, step + chunk
                 final = step == num_steps
                 signum = stop.signum or 0
                 if self.stop_vote is not None:  # every process stops after the same dispatch
                     signum = self.stop_vote(signum)
                 tick = actions_lib.Tick(before, step, metrics, final, bool(signum) and not final)
-                context = self._context(tick)
+                syncing = any(a.syncs and a.is_due(tick) for a in self.actions)
+                if syncing:  # the actions would wait for the devices anyway: that wait is training time
+                    jax.block_until_ready(metrics)
+                self.train_secs += time.perf_counter() - started
+                context = self._context(tick, syncing)
                 try:
                     for action in self.actions:
                         action(context)
@@ -241,8 +249,7 @@ class Trainer:
                     step = self.restore(rollback.scale)
                     if self.primary:
                         self.bar.write(f"gan_jax: {rollback.message}")
-                    for action in self.actions:
-                        action.reset(step)
+                    self._restart(step)
                     continue
                 if tick.stopping:
                     return step, signal.Signals(signum).name
@@ -250,10 +257,10 @@ class Trainer:
         finally:
             self.prefetcher.close()
 
-    def _context(self, tick: actions_lib.Tick) -> actions_lib.Context:
-        syncing = any(a.syncs and a.is_due(tick) for a in self.actions)
+    def _context(self, tick: actions_lib.Tick, syncing: bool) -> actions_lib.Context:
         return actions_lib.Context(tick, self.runs, self.host_states, self.runner.run_metrics, self.data.position,
-                                   self.blueprint, self.bar, self.primary, self.train_secs, self.prefetcher.wait_sec,
+                                   self.blueprint, self.bar, self.primary, self.train_secs,
+                                   self.prefetcher.wait_sec - self.wait_base,
                                    syncing)
 
 

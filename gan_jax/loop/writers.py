@@ -16,6 +16,41 @@ from typing import Any, Mapping
 import numpy as np
 
 
+class QuietWhenGone:
+    """A text stream that falls silent, without raising, once its reader is gone (a closed pipe: `| tee log`
+    and Ctrl-C; a closed terminal), so that saying something never costs a run its checkpoint."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except (OSError, ValueError):  # EPIPE, EIO, or a stream already closed
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.gone = True
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def quiet_when_gone() -> None:
+    """Wraps sys.stdout and sys.stderr in `QuietWhenGone` (once)."""
+    if not isinstance(sys.stdout, QuietWhenGone):
+        sys.stdout = QuietWhenGone(sys.stdout)
+    if not isinstance(sys.stderr, QuietWhenGone):
+        sys.stderr = QuietWhenGone(sys.stderr)
+
+
 class MetricWriter:
     """The interface (and a writer that writes nothing)."""
 

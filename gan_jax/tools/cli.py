@@ -18,6 +18,9 @@ DEFAULT_EXPERIMENT = "grid25"
 
 def train_main(argv: list[str]) -> int:
     from gan_jax import config as config_lib
+    from gan_jax.loop.writers import quiet_when_gone
+
+    quiet_when_gone()  # a reader that goes away (`| tee`, then Ctrl-C) must not stop the run before it saves
 
     parser = argparse.ArgumentParser(
         prog="gan-jax train", description="Train (or resume) one GAN run.",

@@ -59,8 +59,8 @@ class Context:
     blueprint: Any  # loop.blueprint.Blueprint: the config, the data spec, the networks
     bar: Any  # loop.writers.Progress
     primary: bool  # this process writes the runs' files
-    train_secs: float  # seconds spent dispatching and waiting on steps (not in actions) since the loop began
-    data_wait_secs: float  # of those, seconds spent waiting for batches
+    train_secs: float  # seconds spent loading batches, dispatching steps and waiting for them (not in actions)
+    data_wait_secs: float  # of those, seconds spent waiting for batches (both since the loop's last (re)start)
     syncing: bool  # an action that pulls values off the device acts at this tick
 
 

@@ -23,12 +23,10 @@ class LogMetrics(PeriodicAction):
         return cls(config.log_every_steps)
 
     def reset(self, step):
-        self._mark = (step, None, None)  # the clock is read at the first tick after a (re)start
+        self._mark = (step, 0.0, 0.0)  # the loop's clocks start from zero at every (re)start
 
     def run(self, ctx):
         step0, secs0, wait0 = self._mark
-        if secs0 is None:
-            secs0, wait0 = ctx.train_secs, ctx.data_wait_secs
         elapsed = max(ctx.train_secs - secs0, 1e-9)
         steps_per_sec = (ctx.tick.step - step0) / elapsed
         wait = (ctx.data_wait_secs - wait0) / elapsed
