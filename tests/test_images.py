@@ -300,7 +300,7 @@ def test_regularizers_and_bfloat16_on_one_step(tmp_path):
     r1 = {row["step"]: row["train/r1"] for row in map(json.loads, open(tmp_path / "metrics.jsonl"))
           if "train/r1" in row}
     assert r1[1] > 0 and r1[3] > 0 and r1[2] == 0 and r1[4] == 0
-    # scripts/sample.py's function on the same run: PNG files and one .npz.
+    # gan-jax sample's function on the same run: PNG files and one .npz.
     from gan_jax.tools.sample import write_samples
 
     npz = write_samples(tmp_path, 5, fmt="npz")

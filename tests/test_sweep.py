@@ -90,7 +90,7 @@ def test_local_sweep_runs_resumes_and_reports(tmp_path):
     # Rerunning finds every run finished and only reports.
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert again.returncode == 0 and "4 already finished, 0 to run" in again.stdout
-    rep = subprocess.run([sys.executable, "scripts/sweep.py", "--report", str(tmp_path / "s"), "--plot_metric",
+    rep = subprocess.run([sys.executable, "-m", "gan_jax", "sweep", "--report", str(tmp_path / "s"), "--plot_metric",
                           "modes", "--plot_x", "loss"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert rep.returncode == 0, rep.stderr
     assert (tmp_path / "s" / "report.png").stat().st_size > 0

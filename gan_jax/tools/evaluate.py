@@ -1,4 +1,4 @@
-"""Metrics of a finished (or running) run, after the fact: `gan-jax evaluate` / scripts/evaluate.py.
+"""Metrics of a finished (or running) run, after the fact: `gan-jax evaluate`.
 
 `evaluate_workdir(workdir, metrics)` restores an image run's checkpoints read-only from its
 `config.json` and `checkpoints/`, draws `num_samples` samples from the (EMA) generator on

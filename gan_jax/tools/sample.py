@@ -1,8 +1,8 @@
-"""Samples from a trained run: `gan-jax sample` / scripts/sample.py.
+"""Samples from a trained run: `gan-jax sample`.
 
-    python scripts/sample.py --workdir runs/mnist_dcgan --num 1000 [--checkpoint latest|STEP]
+    gan-jax sample --workdir runs/mnist_dcgan --num 1000 [--checkpoint latest|STEP]
         [--format png|npz] [--out DIR] [--raw] [--seed S]
-    python scripts/sample.py --workdir runs/mnist_dcgan --num 1000 --by_class [--classifier DIR]
+    gan-jax sample --workdir runs/mnist_dcgan --num 1000 --by_class [--classifier DIR]
 
 Images go to PNG files (one per sample) or one `.npz` (uint8 images and, for conditional
 models, their labels); 2-D points to a `.npz`; text models to a `.txt` with one decoded

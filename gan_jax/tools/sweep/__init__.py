@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sweep") -> int:
     if argv and argv[0] == "run-one":
         return _run_one_main(argv[1:])
     parser = argparse.ArgumentParser(prog=prog, description="Run every configuration of an experiment's get_sweep().",
-                                     epilog=f"Results: {prog} report DIR (or scripts/sweep.py --report DIR).")
+                                     epilog=f"Results: {prog} report DIR.")
     parser.add_argument("--config", required=True, help="experiment file (or name) with an optional :ARG")
     parser.add_argument("--sweep_arg", default=None, help="argument passed to get_sweep(arg)")
     parser.add_argument("--workdir", required=True, help="sweep directory: sweep.json and runs/NAME/")
