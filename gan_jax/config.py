@@ -201,8 +201,11 @@ def _unknown_key(key: str, config: ml_collections.ConfigDict) -> ConfigError:
     if not near:  # also match on the last component alone: `optim.lr` -> `optim.g_lr`
         leaf = key.rsplit(".", 1)[-1]
         near = [k for k in valid if difflib.SequenceMatcher(None, leaf, k.rsplit(".", 1)[-1]).ratio() > 0.6][:3]
-    hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-    return ConfigError(f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(valid)}.")
+    if near:
+        return ConfigError(f"Unknown config key {key!r}. Did you mean {', '.join(repr(n) for n in near)}?")
+    sections = sorted({k.split(".", 1)[0] for k in valid})
+    return ConfigError(f"Unknown config key {key!r}. Top-level keys and sections: {', '.join(sections)} (the keys "
+                       "and defaults are in gan_jax/config.py default_config and the plugins' sections).")
 
 
 def experiments_dir() -> pathlib.Path:
@@ -217,13 +220,22 @@ def resolve_config_path(spec: str) -> str:
     """`PATH.py[:arg]` (relative to the working directory), or a shipped experiment by name:
     `grid25[:arg]`, `grid25.py` or `experiments/grid25.py`."""
     path, sep, arg = spec.partition(":")
-    shipped = experiments_dir()
-    name = pathlib.Path(path).name
-    candidates = [pathlib.Path(path), shipped / name, shipped / f"{name}.py"]
-    for candidate in candidates:
-        if candidate.is_file():
-            return f"{candidate}{sep}{arg}"
+    given = pathlib.Path(path)
+    if given.is_file():
+        return spec
+    # A shipped experiment by name: only a bare name, or experiments/NAME.py as README spells it; a path to
+    # a file that does not exist is an error, not another experiment of the same name.
+    if given.parent in (pathlib.Path("."), pathlib.Path("experiments")):
+        shipped = experiments_dir()
+        for candidate in (shipped / given.name, shipped / f"{given.name}.py"):
+            if candidate.is_file():
+                return f"{candidate}{sep}{arg}"
     return spec
+
+
+def shipped_experiments() -> list[str]:
+    """The names of the shipped experiments."""
+    return sorted(p.stem for p in experiments_dir().glob("*.py") if not p.name.startswith("_"))
 
 
 def load_config(spec: str) -> ml_collections.ConfigDict:
@@ -231,7 +243,10 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     its `get_config(arg)`."""
     path, _, arg = resolve_config_path(spec).partition(":")
     if not pathlib.Path(path).is_file():
-        raise ConfigError(f"Config file {path!r} does not exist (from --config={spec!r}).")
+        near = difflib.get_close_matches(pathlib.Path(path).stem, shipped_experiments(), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
+        raise ConfigError(f"Config file {path!r} does not exist (from --config={spec!r}).{hint} Shipped "
+                          f"experiments: {', '.join(shipped_experiments())}; or give the path of your own file.")
     module = load_module(path)
     if not hasattr(module, "get_config"):
         raise ConfigError(f"{path} has no get_config(arg=None) function.")
@@ -478,7 +493,7 @@ def parse_arg(config: ml_collections.ConfigDict, arg: str | None, flags: Sequenc
     if unknown:
         near = [m for u in unknown for m in difflib.get_close_matches(u, known, n=1)]
         hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-        raise ValueError(f"Unknown experiment flag(s) {', '.join(map(repr, unknown))} in config argument {arg!r}."
+        raise ConfigError(f"Unknown experiment flag(s) {', '.join(map(repr, unknown))} in config argument {arg!r}."
                          f"{hint} Flags this experiment knows: {', '.join(sorted(known))}; overrides are key=value.")
     if "runlocal" in given:
         given.discard("runlocal")

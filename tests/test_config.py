@@ -115,3 +115,36 @@ def test_an_override_wins_over_a_flag_wherever_it_stands(arg):
     c = config_lib.load_config(cifar + ":uncond,model.conditioning=projection,runlocal")
     assert c.model.conditioning == "projection" and c.model.r3gan.widths == "32,32,32,32"
     assert config_lib.arg_flags(" cond , seed=2,model.r3gan.widths=8,8,runlocal") == {"cond", "8", "runlocal"}
+
+
+def test_a_path_that_does_not_exist_is_an_error_not_the_shipped_experiment(tmp_path):
+    with pytest.raises(config_lib.ConfigError, match="does not exist"):
+        config_lib.load_config("/missing/dir/grid25.py:runlocal")
+    assert config_lib.resolve_config_path("experiments/grid25.py").endswith("grid25.py")  # README's spelling
+    with pytest.raises(config_lib.ConfigError, match=r"Did you mean 'grid25'\?"):
+        config_lib.load_config("grid52")
+
+
+def test_cli_errors_exit_2_with_the_fix(tmp_path, capsys):
+    from gan_jax.tools.cli import main
+
+    assert main(["train", "--config", "grid25:runlocl", "--workdir", str(tmp_path / "a")]) == 2
+    assert "Did you mean 'runlocal'" in capsys.readouterr().err
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    assert main(["train", "--config", "grid25:runlocal", "--workdir", str(afile), "--quiet"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and afile.read_text() == "x"
+    assert main(["train", "--config", "grid25", "--config.optim.lr=1"]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean" in err and "optim.g_lr" in err and len(err) < 300  # the hint, not all 140 keys
+
+
+def test_default_workdir_tells_variants_apart():
+    from gan_jax.tools.cli import default_run_name
+
+    assert default_run_name("grid25") == "grid25"
+    assert default_run_name("grid25:runlocal") == "grid25-runlocal"
+    assert default_run_name("experiments/grid25.py:loss=hinge,pack=1") == "grid25-loss=hinge,pack=1"
+    long = default_run_name("grid25:" + ",".join(f"seed={i}" for i in range(20)))
+    assert long.startswith("grid25-seed=0,seed=1") and len(long) <= 7 + 48 + 9
+    assert default_run_name("grid25:data.manual_dir=/a/b") == "grid25-data.manual_dir=_a_b"

@@ -400,6 +400,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     """
     start_time = time.time()
     workdir = pathlib.Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise ConfigError(f"--workdir {workdir} is a file, not a folder; give a folder for the run (a new one, or "
+                          "the run's own to resume).")
     devices = jax.devices()
     processes = jax.process_count()
     if processes > 1 and config.parallel == "none":

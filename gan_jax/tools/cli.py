@@ -27,7 +27,8 @@ def train_main(argv: list[str]) -> int:
         epilog="Any config key can be set with --config.KEY=VALUE, e.g. --config.optim.d_lr=2e-4.")
     parser.add_argument("--config", default=DEFAULT_EXPERIMENT,
                         help="experiment file (or name) with an optional :ARG, e.g. experiments/grid25.py:loss=hinge")
-    parser.add_argument("--workdir", default=None, help="run directory; the same one resumes (default runs/NAME)")
+    parser.add_argument("--workdir", default=None,
+                        help="run directory; the same one resumes (default runs/NAME, or runs/NAME-ARG for NAME:ARG)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--no_compilation_cache", action="store_true",
                         help="do not use JAX's persistent compilation cache (default dir ~/.cache/gan_jax/jax, "
@@ -70,8 +71,7 @@ def train_main(argv: list[str]) -> int:
     except GanJaxError as e:
         print(f"gan-jax: config error: {e}", file=sys.stderr)
         return 2
-    name = pathlib.Path(spec.partition(":")[0]).stem
-    workdir = pathlib.Path(args.workdir or pathlib.Path("runs") / name)
+    workdir = pathlib.Path(args.workdir or pathlib.Path("runs") / default_run_name(args.config))
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("gan_jax").setLevel(logging.INFO)
     logging.getLogger("absl").setLevel(logging.WARNING)
@@ -97,6 +97,22 @@ def train_main(argv: list[str]) -> int:
         return 0
     print(report(config, summary, workdir))
     return 0
+
+
+def default_run_name(config_spec: str) -> str:
+    """The default workdir's name: the experiment's, plus its ARG when there is one, so that a variant
+    (`grid25:runlocal`) never lands in the plain run's folder (`runs/grid25` vs `runs/grid25-runlocal`)."""
+    import hashlib
+    import re
+
+    path, _, arg = config_spec.partition(":")
+    name = pathlib.Path(path).stem
+    if not arg:
+        return name
+    slug = re.sub(r"[^A-Za-z0-9._=,+-]", "_", arg)
+    if len(slug) > 60:  # long override lists: readable head, a hash of the whole
+        slug = f"{slug[:48]}-{hashlib.sha1(arg.encode()).hexdigest()[:8]}"
+    return f"{name}-{slug}"
 
 
 def report(config, summary, workdir) -> str:
