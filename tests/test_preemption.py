@@ -158,24 +158,27 @@ def test_sigkill_anywhere_loses_only_steps_since_the_last_checkpoint(tmp_path, c
 
 @pytest.mark.slow
 def test_ctrl_c_with_the_output_pipe_closed_still_checkpoints(tmp_path):
-    """`gan-jax train ... 2>&1 | tee log` and Ctrl-C: the terminal's SIGINT ends tee too, so every later write
-    meets a closed pipe; the run must still save its checkpoint, and the same command resume from it."""
-    workdir = tmp_path / "run"
-    read, write = os.pipe()
+    """`gan-jax train ... 2>&1 | tee log` and Ctrl-C: the terminal sends SIGINT to the whole foreground process
+    group, so tee ends with the trainer and every later write meets a closed pipe; the run must still save its
+    checkpoint and exit cleanly."""
+    import shlex
+
+    workdir, log = tmp_path / "run", tmp_path / "log"
     command = [a for a in rh.command(workdir, num_steps=100000, ckpt_every_steps=100000, log_every_steps=2)
                if a != "--quiet"]  # the progress bar writes after every dispatch
-    proc = subprocess.Popen(command, stdout=write, stderr=write, env=rh.subprocess_env(tmp_path / "cache"))
-    os.close(write)
-    seen = b""
-    with os.fdopen(read, "rb", buffering=0) as pipe:
-        while b"First" not in seen:  # training has started
-            chunk = pipe.read(256)
-            assert chunk, seen.decode(errors="replace")[-2000:]
-            seen += chunk
-    # The reader is gone (like tee after Ctrl-C); now the interrupt.
+    pipeline = f"{shlex.join(command)} 2>&1 | tee {shlex.quote(str(log))} > /dev/null"
+    # A process group of its own, as a terminal's foreground job: bash, the trainer and tee.
+    group = subprocess.Popen(["bash", "-c", pipeline], start_new_session=True, env=rh.subprocess_env(tmp_path / "c"))
+    deadline = time.time() + 300
+    while "First" not in (log.read_text() if log.exists() else ""):  # training has started
+        assert time.time() < deadline and group.poll() is None, log.read_text() if log.exists() else "no log"
+        time.sleep(0.2)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(120) == 0
+    os.killpg(group.pid, signal.SIGINT)  # Ctrl-C
+    group.wait(120)
+    deadline = time.time() + 120
+    while (workdir / "lock").exists() and time.time() < deadline:  # the trainer may outlive bash and tee
+        time.sleep(0.2)
     steps = rh.checkpoint_steps(workdir)
-    assert len(steps) == 1 and steps[0] > 0 and not (workdir / "lock").exists()
+    assert len(steps) == 1 and steps[0] > 0 and not (workdir / "lock").exists(), log.read_text()[-3000:]
     assert max(rh.logged_steps(workdir)) <= steps[0]
