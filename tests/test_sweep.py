@@ -376,3 +376,48 @@ def test_sweep_evaluate_refuses_an_unmeasurable_request_before_training(tmp_path
     assert "bleu" in capsys.readouterr().err and not (tmp_path / "s").exists()
     assert sweep.main(args[:-4] + ["--evaluate", "fid", "--eval_num_samples", "1"]) == 2
     assert "at least 2" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def _fake_sweep(tmp_path, overrides_and_modes):
+    """A sweep directory whose runs finished with the given `eval/modes`."""
+    runs = []
+    for i, (overrides, modes) in enumerate(overrides_and_modes):
+        workdir = tmp_path / "runs" / f"r{i}"
+        workdir.mkdir(parents=True)
+        (workdir / "summary.json").write_text(json.dumps({"step": 10, "metrics": {"eval/modes": modes}}))
+        runs.append({"name": f"r{i}", "overrides": overrides, "workdir": str(workdir)})
+    (tmp_path / "sweep.json").write_text(json.dumps({"config": "grid25", "runs": runs}))
+    return json.loads((tmp_path / "sweep.json").read_text())
+
+
+def test_report_plot_puts_each_loss_at_its_own_tick_and_labels_its_points(tmp_path):
+    from gan_jax.tools.sweep.report import aggregate, plot_layout, report
+
+    losses = [("non_saturating", 0.0), ("hinge", 0.0), ("wasserstein", 1.0), ("least_squares", 0.0)]
+    modes = {"non_saturating": (20, 22), "hinge": (24, 25), "wasserstein": (25, 25), "least_squares": (10, 14)}
+    record = _fake_sweep(tmp_path, [({"loss": loss, "reg.gp.weight": gp, "seed": s}, modes[loss][s])
+                                    for loss, gp in losses for s in (0, 1)])
+    keys, rows = aggregate(record)
+    layout = plot_layout(record, keys, rows, "modes", "loss")
+    assert layout["ticks"] == [(0.0, "non_saturating"), (1.0, "hinge"), (2.0, "wasserstein"), (3.0, "least_squares")]
+    ((label, points),) = layout["series"]  # reg.gp.weight is swept with the loss: no second series
+    assert label == ""
+    assert [(x, m) for x, m, _, _ in points] == [(0.0, 21.0), (1.0, 24.5), (2.0, 25.0), (3.0, 12.0)]
+    assert points[0][2] == pytest.approx(1.0) and points[0][3] == "21 ± 1"  # s.e. of (20, 22): 1
+    report(tmp_path, "modes", "loss")
+    assert (tmp_path / "report.png").stat().st_size > 0
+
+
+def test_report_plot_of_a_seeds_only_sweep_shows_every_seed_and_the_mean(tmp_path):
+    from gan_jax.tools.sweep.report import aggregate, plot_layout, report
+
+    record = _fake_sweep(tmp_path, [({"seed": s}, m) for s, m in enumerate((24, 25, 25))])
+    keys, rows = aggregate(record)
+    layout = plot_layout(record, keys, rows, "modes", None)
+    runs, mean = layout["series"]
+    assert [(x, m) for x, m, _, _ in runs[1]] == [(0.0, 24.0), (1.0, 25.0), (2.0, 25.0)]
+    assert mean[1][0][1] == pytest.approx(74 / 3) and mean[1][0][2] == pytest.approx((1 / 3) ** 0.5 / 3 ** 0.5 * 1)
+    with pytest.raises(ValueError, match="varies only the seed"):
+        plot_layout(record, keys, rows, "modes", "loss")
+    report(tmp_path, "modes")
+    assert (tmp_path / "report.png").stat().st_size > 0

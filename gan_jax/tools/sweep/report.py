@@ -90,41 +90,82 @@ def report(workdir: pathlib.Path, plot_metric: str | None = None, plot_x: str | 
             writer.writerow([r["group"][k] for k in keys] + [r["n"]] +
                             [x for n in names for x in r["metrics"].get(n, (float("nan"), float("nan")))])
     if plot_metric:
-        _plot(workdir / "report.png", keys, rows, plot_metric, plot_x or (keys[0] if keys else None))
+        _plot(workdir / "report.png", plot_layout(record, keys, rows, plot_metric, plot_x), record["config"])
     return text
 
 
-def _plot(path: pathlib.Path, keys, rows, metric: str, x_key: str | None) -> None:
+def _depends_on(rows, key: str, x_key: str) -> bool:
+    """Whether `key` takes one value for each value of `x_key` (swept with it, as `zip_` does)."""
+    seen: dict[str, str] = {}
+    return all(seen.setdefault(r["group"][x_key], r["group"][key]) == r["group"][key] for r in rows)
+
+
+def plot_layout(record: dict, keys, rows, metric: str, x_key: str | None) -> dict:
+    """What report.png draws: {"x_label", "metric", "ticks": [(position, label)], "series": [(label, [(position,
+    mean, standard error, annotation)])], "lines": whether to join the points (numeric x only)}. Categorical values sit at fixed positions shared by every series
+    (in the order the sweep lists them); a key swept together with the x key (`zip_`) does not split the
+    series. A sweep of seeds alone plots each seed's value, and their mean as one more series."""
+    metric = metric if metric.startswith("eval/") else f"eval/{metric}"
+    if not keys:  # seeds only: one point a run
+        if x_key not in (None, "seed"):
+            raise ValueError(f"--plot_x {x_key!r}: this sweep varies only the seed; leave --plot_x out.")
+        points, values = [], []
+        for e in record["runs"]:
+            final = _final_metrics(e)
+            if final is not None and metric in final:
+                seed = e["overrides"].get("seed", 0)
+                points.append((float(seed), final[metric], float("nan"), f"{final[metric]:.3g}"))
+                values.append(final[metric])
+        if not points:
+            raise ValueError(f"no run reports {metric!r}.")
+        mean, se = rows[0]["metrics"][metric]
+        series = [("runs", points)]
+        ticks = [(x, str(int(x))) for x, *_ in points]
+        mid = (ticks[0][0] + ticks[-1][0]) / 2
+        series.append((f"mean ± s.e. over {len(values)} seeds", [(mid, mean, se, f"{mean:.3g} ± {se:.2g}")]))
+        return {"x_label": "seed", "metric": metric, "ticks": ticks, "series": series, "lines": False}
+    x_key = x_key or keys[0]
+    if x_key not in keys:
+        raise ValueError(f"--plot_x {x_key!r} is not a swept key; swept: {', '.join(keys)}.")
+    others = [k for k in keys if k != x_key and not _depends_on(rows, k, x_key)]
+    xs = list(dict.fromkeys(r["group"][x_key] for r in rows))
+    try:
+        numeric = {x: float(x) for x in xs}
+    except ValueError:
+        numeric = None
+    position = numeric or {x: float(i) for i, x in enumerate(xs)}
+    series: dict[tuple, list] = {}
+    for r in rows:
+        if metric in r["metrics"]:
+            mean, se = r["metrics"][metric]
+            label = tuple(r["group"][k] for k in others)
+            series.setdefault(label, []).append((position[r["group"][x_key]], mean, se,
+                                                 f"{mean:.3g}" + ("" if math.isnan(se) else f" ± {se:.2g}")))
+    if not series:
+        raise ValueError(f"no run reports {metric!r}.")
+    return {"x_label": x_key, "metric": metric, "ticks": [(position[x], str(x)) for x in xs], "lines": bool(numeric),
+            "series": [(", ".join(f"{k}={v}" for k, v in zip(others, label)), sorted(points))
+                       for label, points in series.items()]}
+
+
+def _plot(path: pathlib.Path, layout: dict, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if x_key not in keys:
-        raise ValueError(f"--plot_x {x_key!r} is not a swept key; swept: {', '.join(keys) or 'only seeds'}.")
-    metric = metric if metric.startswith("eval/") else f"eval/{metric}"
-    others = [k for k in keys if k != x_key]
-    series: dict[tuple, list] = {}
-    for r in rows:
-        if metric in r["metrics"]:
-            series.setdefault(tuple(r["group"][k] for k in others), []).append((r["group"][x_key], *r["metrics"][metric]))
-    if not series:
-        raise ValueError(f"no run reports {metric!r}.")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, points in series.items():
-        xs = [p[0] for p in points]
-        try:
-            xs = [float(x) for x in xs]
-        except ValueError:
-            pass
-        ax.errorbar(range(len(xs)) if isinstance(xs[0], str) else xs, [p[1] for p in points],
-                    yerr=[0 if math.isnan(p[2]) else p[2] for p in points], marker="o", capsize=3,
-                    label=", ".join(f"{k}={v}" for k, v in zip(others, label)) or None)
-        if isinstance(xs[0], str):
-            ax.set_xticks(range(len(xs)), xs)
-    ax.set_xlabel(x_key)
-    ax.set_ylabel(metric)
-    if others:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, points in layout["series"]:
+        xs, means, ses = [p[0] for p in points], [p[1] for p in points], [0 if math.isnan(p[2]) else p[2] for p in points]
+        ax.errorbar(xs, means, yerr=ses, marker="o", capsize=3, label=label or None,
+                    linestyle="-" if layout["lines"] else "none")  # no lines between categories
+        for x, mean, _, text in points:
+            ax.annotate(text, (x, mean), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    ax.set_xticks([t[0] for t in layout["ticks"]], [t[1] for t in layout["ticks"]])
+    ax.set_xlabel(layout["x_label"])
+    ax.set_ylabel(layout["metric"])
+    ax.set_title(f"{title}: {layout['metric']}, mean ± standard error over seeds", fontsize=9)
+    if any(label for label, _ in layout["series"]):
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
