@@ -106,6 +106,8 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.ema = ml_collections.ConfigDict()
     c.ema.decay = 0.0  # 0 disables the generator EMA (unless a half-life is set)
+    # With a decay: min(decay, (1 + t) / (10 + t)) at G step t, so a short run's EMA is not its initialisation.
+    c.ema.warmup = True
     c.ema.half_life_images = 0.0  # > 0: the EMA's half-life in images (decay 0.5 ** (batch / half-life)) instead
     c.ema.half_life_images_end = -1.0  # >= 0: the half-life moves to this over the schedule (R3GAN: 0 -> 5e6)
 

@@ -152,7 +152,7 @@ class TrainStep:
             (batch["x"], labels, fakes, fake_labels, jnp.arange(self.config.n_critic)))
         d_metrics = jax.tree.map(lambda v: v[-1], d_metrics)
         g, g_metrics, terms_state = self._g_update(state, batch, labels, d, terms_state, hparams, g_key, reused)
-        g_ema = self._ema(g.params, state.g_ema, hparams) if self.use_ema else state.g_ema
+        g_ema = self._ema(g.params, state.g_ema, hparams, state.step) if self.use_ema else state.g_ema
         new_state = state.replace(step=state.step + 1, g=g, d=d, g_ema=g_ema, terms=terms_state)
         return new_state, self._pmean({**d_metrics, **g_metrics})
 
@@ -279,11 +279,13 @@ class TrainStep:
             metrics.update(term_metrics)
         return total, (metrics, terms_state)
 
-    def _ema(self, g_params, g_ema, hparams):
+    def _ema(self, g_params, g_ema, hparams, step):
         if self.ema_by_half_life:  # the EMA's half-life in images (0 at the start of a schedule: G itself)
             decay = 0.5 ** (self.global_batch / jnp.maximum(hparams["ema"]["half_life_images"], 1e-8))
         else:
             decay = hparams["ema"]["decay"]
+            if self.config.ema.warmup:  # early on, average over the steps there are
+                decay = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
         return optax.incremental_update(g_params, g_ema, 1.0 - decay)
 
     # ------------------------------------------------------------------ pieces

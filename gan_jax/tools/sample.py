@@ -56,7 +56,8 @@ def write_samples(workdir: pathlib.Path, num: int, out: pathlib.Path | None = No
     """Writes `num` samples of the run; returns the file or folder written."""
     config, plan, state, step = load_run(workdir, checkpoint)
     key = None if seed is None else jax.random.key(seed)
-    out = out or workdir / "samples" / f"sample_{step:08d}"
+    raw = not use_ema and state.g_ema is not None  # the online G of a run that keeps an EMA: its own name
+    out = out or workdir / "samples" / f"sample_{step:08d}{'_raw' if raw else ''}"
     return modality(plan.spec.kind).write_samples(plan, state, config, num, out, fmt, use_ema, key)
 
 

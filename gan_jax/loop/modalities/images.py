@@ -50,4 +50,6 @@ class Images(Modality):
         for i, img in enumerate(pixels):
             name = f"{i:06d}" + (f"_class{labels[i]}" if labels is not None else "") + ".png"
             Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / name)
+        # One picture to look at first: the first 64 samples as an 8-wide grid, beside the folder.
+        pictures.save_image_grid(out.parent / f"{out.name}_grid.png", samples[:64], columns=8)
         return out
