@@ -1,5 +1,5 @@
-"""DCGAN on MNIST from tfds: BENCHMARKS.md's `dcgan_mnist` networks, non-saturating loss, Adam 2e-4, β1 0.5,
-lazy R1 on D; 25,000 steps.
+"""DCGAN on MNIST from tfds: the `dcgan_mnist` networks of `gan-jax benchmark` (docs/results/benchmark.md),
+non-saturating loss, Adam 2e-4, β1 0.5, lazy R1 on D; 25,000 steps.
 
 G: z 100 -> Dense 7*7*128, BN, ReLU -> ConvT 64 k4 s2, BN, ReLU -> ConvT 1 k4 s2, tanh;
 D: Conv 64 k4 s2, LReLU 0.2 -> Conv 128 k4 s2, LReLU 0.2 -> Dense 1; batch 64. As in the usual

@@ -1,4 +1,4 @@
-"""Oracle benchmark (BENCHMARKS.md section 4), RelGAN's protocol (Nie et al. 2019, its oracle script).
+"""Oracle benchmark (docs/results/text.md), RelGAN's protocol (Nie et al. 2019, its oracle script).
 
 Data: 10,000 samples of the oracle LSTM (vocabulary 5000, length `data.max_len`: 20, or 40
 with `data.max_len=40`) to train on, 10,000 held-out. G: the relational memory generator

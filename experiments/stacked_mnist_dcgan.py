@@ -1,9 +1,9 @@
 """DCGAN on Stacked MNIST (1000 modes), PacGAN's Table 2 setup; evaluate with `--metrics stacked_mnist`.
 
 Data: `stacked:mnist`, three MNIST digits as RGB channels (data.num_train images drawn once
-with the seed). Networks: BENCHMARKS.md's `dcgan_mnist` G and D with 3 output / input
+with the seed). Networks: the `dcgan_mnist` G and D of `gan-jax benchmark` with 3 output / input
 channels; non-saturating loss, Adam 2e-4, beta1 0.5, batch 64. `pack=2` gives PacDCGAN2.
-Mode count and KL over 26,000 samples as BENCHMARKS.md section 1 defines them:
+Mode count and KL over 26,000 samples as PacGAN (Lin et al. 2018) defines them:
 
     gan-jax train --config experiments/stacked_mnist_dcgan.py --workdir runs/stacked \\
         --config.data.manual_dir=/path/to/mnist

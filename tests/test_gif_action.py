@@ -29,12 +29,18 @@ def _frames(path):
 def test_points_frame_puts_samples_and_means_where_the_axes_say():
     means = np.array([[-1.0, 0.0], [1.0, 0.0]])  # span = 1 * 1.4 + 0.5 = 1.9
     samples = np.array([[0.0, 0.0]] * 5 + [[0.95, 0.95]])
-    frame = pictures.points_frame(samples, means, size=38)  # 10 pixels per unit: x = -1.9 + (col + 0.5) / 10
+    frame = pictures.points_frame(samples, means, size=38)  # 10 pixels per unit: col = floor((x + 1.9) * 10)
     assert frame.shape == (38, 38, 3) and frame.dtype == np.uint8
-    assert tuple(frame[19, 19]) == (20, 40, 160)  # 5 samples at the origin: row (1.9 - 0) * 10, the darkest blue
-    assert tuple(frame[9, 28]) == (125, 145, 220)  # one sample at (0.95, 0.95): a quarter of the way to dark
-    assert tuple(frame[19, 9]) == tuple(frame[19, 29]) == (220, 30, 30)  # the means, at x = -1 and 1
-    assert tuple(frame[16, 9]) == tuple(frame[19, 6]) == (220, 30, 30)  # their crosses' arms (3 pixels)
+    # 5 samples at the origin, pixel (19, 19), each a 2x2 dot: the darkest blue on all four pixels.
+    for r, c in ((19, 19), (19, 20), (20, 19), (20, 20)):
+        assert tuple(frame[r, c]) == (10, 30, 140)
+    # One sample at (0.95, 0.95), pixel (9, 28): a quarter of the way from light to dark blue.
+    assert tuple(frame[9, 28]) == tuple(frame[10, 29]) == (115, 135, 211)
+    # The means at pixels (19, 9) and (19, 29): a ring of radius 4 around each, its centre left white.
+    r = pictures.RING
+    for c in (9, 29):
+        assert tuple(frame[19, c - r]) == tuple(frame[19, c + r]) == tuple(frame[19 - r, c]) == (245, 160, 160)
+        assert tuple(frame[19, c]) == (255, 255, 255)
     assert tuple(frame[0, 0]) == (255, 255, 255)
 
 

@@ -30,8 +30,9 @@ def save_scatter(path: pathlib.Path, samples: np.ndarray, means: np.ndarray, tit
 
 
 def points_frame(samples: np.ndarray, means: np.ndarray, size: int = 256) -> np.ndarray:
-    """2-D samples as a uint8 [size, size, 3] picture: white ground, true means as red crosses, samples dark
-    blue (darker where they pile up); the square spans the means plus a margin, y upwards."""
+    """2-D samples as a uint8 [size, size, 3] picture: white ground, a pink ring (radius `RING` pixels) around
+    each true mean, drawn first, and the samples over it as 2x2-pixel dots from light to dark blue as they pile
+    up (4 or more on a pixel: darkest); the square spans the means plus a margin, y upwards."""
     span = float(np.abs(means).max()) * 1.4 + 0.5
     frame = np.full((size, size, 3), 255, np.uint8)
 
@@ -41,18 +42,22 @@ def points_frame(samples: np.ndarray, means: np.ndarray, size: int = 256) -> np.
         keep = (col >= 0) & (col < size) & (row >= 0) & (row < size)
         return row[keep], col[keep]
 
+    rows, cols = np.mgrid[:size, :size]
+    for r, c in zip(*pixels(np.asarray(means, np.float64))):
+        ring = np.abs(np.hypot(rows - r, cols - c) - RING) < 0.75
+        frame[ring] = (245, 160, 160)
     row, col = pixels(np.asarray(samples, np.float64))
-    counts = np.zeros((size, size), np.int64)
-    np.add.at(counts, (row, col), 1)
-    level = np.clip(counts, 1, 4)[..., None] / 4.0  # 1 sample: light blue; 4 or more: dark blue
-    light, dark = np.array([160, 180, 240.0]), np.array([20, 40, 160.0])
-    frame = np.where(counts[..., None] > 0, light + (dark - light) * level, frame).astype(np.uint8)
-    mr, mc = pixels(np.asarray(means, np.float64))
-    for d in range(-3, 4):  # a small red cross on each mean
-        for r, c in ((mr + d, mc), (mr, mc + d)):
-            ok = (r >= 0) & (r < size) & (c >= 0) & (c < size)
-            frame[r[ok], c[ok]] = (220, 30, 30)
-    return frame
+    counts = np.zeros((size + 1, size + 1), np.int64)
+    for dr in (0, 1):  # each sample covers its pixel and the three below and to the right
+        for dc in (0, 1):
+            np.add.at(counts, (row + dr, col + dc), 1)
+    counts = counts[:size, :size]
+    level = np.clip(counts, 1, 4)[..., None] / 4.0
+    light, dark = np.array([150, 170, 235.0]), np.array([10, 30, 140.0])
+    return np.where(counts[..., None] > 0, light + (dark - light) * level, frame).astype(np.uint8)
+
+
+RING = 4  # pixels: the radius of the ring around each true mean in `points_frame`
 
 
 def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:

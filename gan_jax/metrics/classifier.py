@@ -4,7 +4,7 @@
   feature space that knows digits (Inception was never trained on them).
 - Label statistics of generated digits: the entropy of the predicted-class histogram and
   its KL from uniform (class balance), and the mean confidence.
-- Stacked MNIST (BENCHMARKS.md section 1, PacGAN's protocol): three MNIST digits stacked as
+- Stacked MNIST (PacGAN's protocol, Lin et al. 2018): three MNIST digits stacked as
   RGB channels give 1000 modes; the classifier labels each channel, a sample's mode is
   100 c_R + 10 c_G + c_B; report the modes hit among 26,000 samples and KL(p_gen || uniform).
 

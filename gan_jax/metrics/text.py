@@ -150,7 +150,7 @@ COCO_PUBLISHED = {  # Texygen's table: BLEU-2..5 ; self-BLEU-2..5
 
 
 def format_table(metrics: dict[str, float], num_samples: int, published: bool = True) -> str:
-    """This run's text metrics beside the published numbers of BENCHMARKS.md section 4.
+    """This run's text metrics beside the published numbers docs/results/text.md cites.
 
     `published=False` leaves out Texygen's COCO rows (for other corpora they compare nothing).
     """

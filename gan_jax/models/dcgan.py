@@ -1,6 +1,6 @@
 """DCGAN (Radford et al. 2016) generators and discriminators at 28, 32 and 64 pixels.
 
-At 28 pixels with width 64 these are BENCHMARKS.md's `dcgan_mnist` networks:
+At 28 pixels with width 64 these are the `dcgan_mnist` networks of `gan-jax benchmark` (docs/results/benchmark.md):
 G: z -> Dense 7*7*128, BN, ReLU -> up 64, BN, ReLU -> up C, tanh;
 D: Conv 64 k4 s2, LReLU 0.2 -> Conv 128 k4 s2, LReLU 0.2 -> Dense 1.
 32 and 64 pixels start from 4x4 and add one up (down) block per doubling, doubling the

@@ -1,4 +1,4 @@
-"""Throughput of the train step for BENCHMARKS.md section 2's architectures, optionally against PyTorch.
+"""Throughput of the train step for the architectures of docs/results/benchmark.md, optionally against PyTorch.
 
 Each measurement runs in its own process, so compile times are those of a fresh start
 (cold: an empty persistent compilation cache; warm: the cache the cold run filled) and
@@ -31,7 +31,7 @@ DEFAULT_TORCH_REFERENCE = pathlib.Path(__file__).resolve().parents[3] / "shared"
 
 # The PyTorch reference's step: its G update reuses the D update's fakes (one G forward pass); no EMA, no R1.
 SAME_STEP = {"g_noise": "reuse", "ema.decay": 0.0, "reg.r1.weight": 0.0}
-# arch -> (experiment file, overrides that give BENCHMARKS.md's networks and that step, one example's shape)
+# arch -> (experiment file, overrides that give the benchmark's networks and that step, one example's shape)
 ARCHS = {
     "seed_mlp": ("seed_mlp_mnist.py", SAME_STEP, (28, 28, 1)),
     "dcgan_mnist": ("mnist_dcgan.py", SAME_STEP, (28, 28, 1)),
@@ -46,7 +46,7 @@ ARCHS = {
 }
 # Class counts of the arches whose experiment is class-conditional: their random batches get random labels.
 ARCH_CLASSES = {"r3gan_cifar": 10}
-# `--arch all`: BENCHMARKS.md section 2's architectures, the ones the PyTorch reference implements.
+# `--arch all`: the architectures, the ones the PyTorch reference implements.
 TORCH_ARCHS = ("seed_mlp", "dcgan_mnist", "toy_pacgan")
 
 # Dense peak throughput (FLOP/s) per device kind, for the MFU estimate: (float32, tensorfloat32). The

@@ -19,7 +19,8 @@ class Points(Modality):
         samples = generate(blueprint.g_model, state, config.eval.num_samples, config.model, config.eval.use_ema)
         metrics = evaluation.evaluate_samples(blueprint.spec, samples)
         means, _ = synthetic.mixture(blueprint.spec.source.split(":", 1)[1])
-        title = f"{blueprint.spec.source}, step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
+        # Two lines, so that the last metric is not cut at the picture's right edge.
+        title = f"{blueprint.spec.source}, step {step}\n" + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items())
         picture = workdir / "samples" / f"step_{step:08d}.png"
         pictures.save_scatter(picture, samples, means, title)
         writer.write_image(step, "samples", picture)
