@@ -7,7 +7,7 @@ Mode count and KL over 26,000 samples as PacGAN (Lin et al. 2018) defines them:
 
     gan-jax train --config experiments/stacked_mnist_dcgan.py --workdir runs/stacked \\
         --config.data.manual_dir=/path/to/mnist
-    python scripts/train_classifier.py --manual_dir /path/to/mnist
+    gan-jax train-classifier --manual_dir /path/to/mnist
     gan-jax evaluate --workdir runs/stacked --metrics stacked_mnist --num_samples 26000
 
 Variants: `runlocal`, and `key=value` overrides of any config key.

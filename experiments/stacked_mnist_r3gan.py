@@ -8,7 +8,7 @@ is cropped to 28x28), with 3 channels in and out. The default objective is R3GAN
 gamma 0.05; Adam 2e-4, beta = (0, 0.99), batch 64, an EMA of G (decay 0.999). `get_sweep` runs the four
 objectives of R3GAN's Table 2 ("GAN" is the non-saturating loss; without R2, reg.r2.weight = 0):
 
-    python scripts/train_classifier.py --manual_dir /path/to/mnist --out runs/mnist_cnn
+    gan-jax train-classifier --manual_dir /path/to/mnist --out runs/mnist_cnn
     gan-jax sweep --config stacked_mnist_r3gan:data.manual_dir=/path/to/mnist --workdir runs/stacked_r3gan \\
         --mode local --sweep_arg 3 --evaluate stacked_mnist --eval_num_samples 26000 --classifier runs/mnist_cnn
 

@@ -37,7 +37,7 @@ def test_trains_and_round_trips_through_orbax(trained, tmp_path):
     np.testing.assert_array_equal(loaded.predict(x), trained.predict(x))
     np.testing.assert_allclose(loaded.features(x), trained.features(x), rtol=1e-6)
     assert loaded.meta["name"] == "toy_cnn" and loaded.features(x).shape == (300, 128)
-    with pytest.raises(FileNotFoundError, match="train_classifier.py"):
+    with pytest.raises(FileNotFoundError, match="gan-jax train-classifier"):
         classifier.MNISTClassifier.load(tmp_path / "nothing")
 
 
@@ -176,3 +176,19 @@ def test_stacked_mnist_source_and_experiment():
     assert spec.shape == (28, 28, 3) and spec.num_classes == 1000 and spec.num_examples == 50
     assert batch["x"].shape == (10, 28, 28, 3) and batch["x"].min() >= -1 and batch["x"].max() <= 1
     assert batch["label"].min() >= 0 and batch["label"].max() < 1000
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("_mocked_download")
+def test_train_classifier_is_a_gan_jax_subcommand(tmp_path, capsys):
+    """An installed gan-jax has no scripts/: the CNN the metrics need trains from the command itself."""
+    import tensorflow_datasets as tfds
+
+    from gan_jax.metrics.classifier import MNISTClassifier
+    from gan_jax.tools.cli import main
+
+    with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
+        assert main(["train-classifier", "--steps", "3", "--out", str(tmp_path / "cnn")]) == 0
+    assert "MNIST test accuracy" in capsys.readouterr().out
+    model = MNISTClassifier.load(tmp_path / "cnn")
+    assert model.meta["train_steps"] == 3 and model.probabilities(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)

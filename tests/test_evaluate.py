@@ -127,7 +127,7 @@ def test_clear_errors(run_dir, tmp_path, capsys):
     assert "no checkpoint at step 7" in capsys.readouterr().err
     assert cli.main(["evaluate", "--workdir", str(run_dir), "--metrics", "labels",
                      "--classifier", str(tmp_path / "none")]) == 2
-    assert "train_classifier.py" in capsys.readouterr().err
+    assert "gan-jax train-classifier" in capsys.readouterr().err
     with pytest.raises(rundir.RunDirError, match="latest, all or a step"):
         evaluate_checkpoints.select_steps([10, 20], "newest")
     assert evaluate_checkpoints.select_steps([20, 10], "all") == [10, 20]

@@ -370,7 +370,7 @@ def test_sweep_evaluate_refuses_an_unmeasurable_request_before_training(tmp_path
             "--classifier", str(tmp_path / "none")]
     assert sweep.main(args) == 2
     err = capsys.readouterr().err
-    assert "train_classifier.py" in err and str(tmp_path / "none") in err
+    assert "gan-jax train-classifier" in err and str(tmp_path / "none") in err
     assert not (tmp_path / "s").exists()
     assert sweep.main(args[:-4] + ["--evaluate", "fid,bleu"]) == 2
     assert "bleu" in capsys.readouterr().err and not (tmp_path / "s").exists()

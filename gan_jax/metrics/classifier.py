@@ -8,7 +8,7 @@
   RGB channels give 1000 modes; the classifier labels each channel, a sample's mode is
   100 c_R + 10 c_G + c_B; report the modes hit among 26,000 samples and KL(p_gen || uniform).
 
-The classifier is trained once (`train_classifier`, `scripts/train_classifier.py`) and saved
+The classifier is trained once (`train_classifier`, `gan-jax train-classifier`) and saved
 with Orbax under `<cache>/gan_jax/classifiers/<name>/`; `MNISTClassifier.load` reads it back.
 """
 
@@ -56,7 +56,7 @@ def trained_dir(directory: str | pathlib.Path | None = None) -> pathlib.Path:
     directory = pathlib.Path(directory or cache_dir() / DEFAULT_NAME).absolute()
     if not (directory / "params").exists():
         raise FileNotFoundError(
-            f"No trained MNIST classifier in {directory}; train one first: python scripts/train_classifier.py "
+            f"No trained MNIST classifier in {directory}; train one first: gan-jax train-classifier "
             f"--manual_dir PATH/TO/mnist (or give its directory with --classifier).")
     return directory
 

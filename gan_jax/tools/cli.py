@@ -150,14 +150,21 @@ def sample_main(argv: list[str]) -> int:
     return sample(argv)
 
 
+def train_classifier_main(argv: list[str]) -> int:
+    from gan_jax.tools.train_classifier import main as train_classifier
+
+    return train_classifier(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"train": train_main, "evaluate": evaluate_main, "benchmark": benchmark_main, "sample": sample_main,
-                "sweep": sweep_main}
+                "sweep": sweep_main, "train-classifier": train_classifier_main}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"gan-jax: unknown command {argv[0]!r}", file=sys.stderr)
-        print("usage: gan-jax {train,evaluate,sweep,sample,benchmark} [options]   (gan-jax train --help)", file=sys.stderr)
+        print("usage: gan-jax {train,evaluate,sweep,sample,benchmark,train-classifier} [options]   (gan-jax train --help)",
+              file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return commands[argv[0]](argv[1:])
 

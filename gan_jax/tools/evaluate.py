@@ -213,7 +213,7 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
     parser.add_argument("--data_dir", default=None, help="tfds data_dir (default: the run's data.data_dir)")
     parser.add_argument("--manual_dir", default=None, help="tfds manual_dir (default: the run's data.manual_dir)")
     parser.add_argument("--inception_weights", default=None, help="Inception weights file (see gan_jax/metrics/inception.py)")
-    parser.add_argument("--classifier", default=None, help="trained MNIST classifier folder (scripts/train_classifier.py)")
+    parser.add_argument("--classifier", default=None, help="trained MNIST classifier folder (gan-jax train-classifier)")
     parser.add_argument("--no_ema", action="store_true", help="evaluate the raw generator, not its EMA")
     if "--list_metrics" in argv:
         print(suite.describe())

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sample") -> int:
                              "confident first (WORKDIR/samples/by_class_STEP.png)")
     parser.add_argument("--per_class", type=int, default=10, help="--by_class: samples shown per class")
     parser.add_argument("--classifier", default=None,
-                        help="--by_class: MNIST classifier folder (default: scripts/train_classifier.py's)")
+                        help="--by_class: MNIST classifier folder (default: gan-jax train-classifier's)")
     args = parser.parse_args(argv)
     if args.num < 1:
         parser.error("--num must be >= 1")

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sweep") -> int:
                              "`gan-jax evaluate` metrics (e.g. stacked_mnist or fid,kid); the report includes them")
     parser.add_argument("--eval_num_samples", type=int, default=10_000, help="--evaluate: generated samples per run")
     parser.add_argument("--classifier", default=None,
-                        help="--evaluate: trained MNIST classifier folder (scripts/train_classifier.py)")
+                        help="--evaluate: trained MNIST classifier folder (gan-jax train-classifier)")
     parser.add_argument("--inception_weights", default=None, help="--evaluate: Inception weights file")
     args = parser.parse_args(argv)
 
