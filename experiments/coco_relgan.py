@@ -1,7 +1,8 @@
 """COCO captions (Texygen's 10k/10k split), RelGAN's protocol (Nie et al. 2019, its COCO script).
 
-Data: `data.source = local:../shared/data/coco/train.txt`, `data.test_file = .../test.txt`
-(one caption a line; paths relative to where you run). Word tokenizer over the whole training
+Data: the COCO captions split RelGAN and Texygen use (`image_coco.txt`, 10,000 training captions, and
+`testdata/test_coco.txt`, 10,000 held out; one caption a line), given as
+`--config.data.source=local:/path/to/image_coco.txt --config.data.test_file=/path/to/test_coco.txt`. Word tokenizer over the whole training
 vocabulary, captions up to 36 tokens plus `<eos>`. G: the relational memory generator
 (embedding 32, 1 slot, 2 heads of 256, starting from `<bos>`), MLE-pretrained for 150 epochs
 (23,400 steps), then 2000 adversarial steps with Gumbel-softmax outputs, beta = 100 ** (step /
@@ -23,8 +24,12 @@ _oracle = load_module(pathlib.Path(__file__).with_name("oracle_relgan.py"))
 
 def base_config():
     c = _oracle.base_config()
-    c.data.source = "local:../shared/data/coco/train.txt"
-    c.data.test_file = "../shared/data/coco/test.txt"
+    c.data.source = "local:"  # the files are the user's to give: see `about`
+    c.data.test_file = None
+    c.data.about = ("COCO captions: RelGAN's and Texygen's split, image_coco.txt (10,000 training captions) and "
+                    "testdata/test_coco.txt (10,000 held out), one caption a line; give them with "
+                    "--config.data.source=local:/path/to/image_coco.txt "
+                    "--config.data.test_file=/path/to/test_coco.txt.")
     c.data.tokenizer = "word"
     c.data.vocab_size = 6_100  # every training word (6,095 with punctuation attached) + the 4 specials
     c.data.max_len = 36

@@ -68,6 +68,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.test_file = config_dict.placeholder(str)  # local: the held-out sentences, one a line
     c.data.test_split = "test"  # tfds: the held-out split
     c.data.num_test = 10_000  # synthetic:oracle: held-out samples
+    c.data.about = ""  # where a recipe's data comes from and which keys take it: added to a missing file's error
 
     c.model = ml_collections.ConfigDict()
     c.model.generator = "pacgan_mlp"

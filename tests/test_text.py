@@ -369,3 +369,16 @@ def test_text_step_under_pmap_matches_single_device(objective):
         np.testing.assert_allclose(metrics[name], ref_metrics[name], rtol=1e-4, atol=1e-5, err_msg=name)
     for a, b in zip(jax.tree.leaves(state.g.params), jax.tree.leaves(ref_state.g.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def test_coco_recipes_ask_for_their_files_by_key_instead_of_pointing_outside_the_package():
+    from gan_jax.data.text import TextDataError, load_text
+
+    for name in ("coco_relgan", "coco_mle"):
+        c = config_lib.load_config(str(ROOT / "experiments" / f"{name}.py"))
+        assert ".." not in c.data.source and c.data.test_file is None
+        with pytest.raises(TextDataError) as e:
+            load_text(c.data)
+        message = str(e.value)
+        assert "--config.data.source=local:" in message and "--config.data.test_file=" in message
+        assert "image_coco.txt" in message and "test_coco.txt" in message

@@ -52,13 +52,17 @@ def load_text(data_config: ml_collections.ConfigDict):
         test = oracle.sample(params, data_config.num_test, ORACLE_TEST_STREAM, data_config.max_len)
         return train, test, IdentityTokenizer(oracle.VOCAB_SIZE, data_config.max_len)
     if kind == "local":
+        about = f" {data_config.about}" if data_config.about else ""
         if not name:
-            raise TextDataError("data.source 'local:' needs a path: 'local:/path/to/train.txt'.")
-        train_sentences = read_sentences(name, "data.source")
-        if data_config.test_file is None:
-            raise TextDataError("Text source 'local:' needs a held-out file for BLEU and NLL_gen: set "
-                                "--config.data.test_file=/path/to/test.txt (one sentence a line).")
-        test_sentences = read_sentences(data_config.test_file, "data.test_file")
+            raise TextDataError(f"data.source 'local:' needs a path: 'local:/path/to/train.txt'.{about}")
+        try:
+            train_sentences = read_sentences(name, "data.source")
+            if data_config.test_file is None:
+                raise TextDataError("Text source 'local:' needs a held-out file for BLEU and NLL_gen: set "
+                                    "--config.data.test_file=/path/to/test.txt (one sentence a line).")
+            test_sentences = read_sentences(data_config.test_file, "data.test_file")
+        except TextDataError as e:
+            raise TextDataError(f"{e}{about}") from None
     elif kind == "tfds":
         from gan_jax.data import tfds_text
 
