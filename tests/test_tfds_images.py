@@ -177,5 +177,5 @@ def test_missing_tensorflow_is_explained(tmp_path, monkeypatch):
         return None if name == "tensorflow" else real_find_spec(name, *args, **kwargs)
 
     monkeypatch.setattr(tfds_images.importlib.util, "find_spec", find_spec)
-    with pytest.raises(ImportError, match="pip install tensorflow-cpu"):
+    with pytest.raises(tfds_images.DatasetUnavailableError, match=r"pip install 'gan-jax\[tf\]'"):
         load_tfds_arrays("gan_jax_tiny_images", data_dir=str(tmp_path / "tfds"))

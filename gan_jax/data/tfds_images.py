@@ -174,11 +174,10 @@ def _check_random_access(builder: Any) -> None:
 def _prepare(tfds: Any, builder: Any, manual_dir: str | None) -> None:
     """Runs `download_and_prepare` in array_record format, with helpful errors."""
     if importlib.util.find_spec("tensorflow") is None:
-        raise ImportError(
-            f"Preparing tfds dataset {builder.name!r} needs TensorFlow, which is "
-            "not installed. Run `pip install tensorflow-cpu` (the gan-jax package "
-            "declares it as a dependency), or point `data.data_dir` at a directory "
-            "where the dataset is already prepared in array_record format."
+        raise DatasetUnavailableError(
+            f"Preparing tfds dataset {builder.name!r} needs TensorFlow, which is not installed: "
+            "pip install 'gan-jax[tf]' (or tensorflow-cpu), or point data.data_dir at a directory where the "
+            "dataset is already prepared in array_record format."
         )
     if manual_dir is not None:
         _check_manual_dir(builder, manual_dir)
