@@ -393,3 +393,13 @@ def test_image_folder_with_mixed_sizes(tmp_path, capsys):
     _png(folder / "b.png", (8, 6, 3))
     err = _refused(tmp_path, capsys, data__source=f"local:{folder}")
     assert "different sizes" in err and "b.png is 6x8" in err and "data.resolution" in err
+
+
+def test_reading_a_run_back_prints_no_read_only_warning(tmp_path, capfd, caplog):
+    _run(tmp_path, rh.config(num_steps=2, ckpt_every_steps=2, eval_every_steps=100))
+    capfd.readouterr()
+    caplog.clear()
+    from gan_jax.loop.checkpoint import Checkpointer
+
+    Checkpointer(tmp_path / "checkpoints", 3, read_only=True).close()
+    assert "read only" not in capfd.readouterr().err and "read only" not in caplog.text

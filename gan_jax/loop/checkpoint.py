@@ -32,6 +32,17 @@ from gan_jax.loop import distributed
 log = logging.getLogger("gan_jax")
 
 
+class _QuietReadOnly(logging.Filter):
+    """Drops Orbax's notice that a read-only manager's directory is read only: `gan-jax sample` and `evaluate`
+    open runs read-only on purpose, and a warning on every call teaches users to ignore warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Given directory is read only")
+
+
+logging.getLogger("absl").addFilter(_QuietReadOnly())
+
+
 def state_digest(tree) -> str:
     """SHA-256 over every leaf's path, dtype, shape and bytes."""
     h = hashlib.sha256()

@@ -230,7 +230,8 @@ class Trainer:
                 if self.first_step_sec is None:  # start-up time, process start to first step done (one sync, once)
                     jax.block_until_ready(metrics)
                     self.first_step_sec = process_age_sec()
-                    log.info("First %d step(s) done %.2f s after process start", chunk, self.first_step_sec)
+                    if self.primary:  # through the bar, so the message gets a line of its own
+                        self.bar.write(f"First {chunk} step(s) done {self.first_step_sec:.2f} s after process start")
                 before, step = step, step + chunk
                 final = step == num_steps
                 signum = stop.signum or 0
