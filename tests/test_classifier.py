@@ -192,3 +192,20 @@ def test_train_classifier_is_a_gan_jax_subcommand(tmp_path, capsys):
     assert "MNIST test accuracy" in capsys.readouterr().out
     model = MNISTClassifier.load(tmp_path / "cnn")
     assert model.meta["train_steps"] == 3 and model.probabilities(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
+
+
+def test_classes_confident_counts_only_recognised_digits():
+    from gan_jax.metrics.classifier import confidence_statistics, label_statistics
+
+    # Noise-like outputs: every sample's argmax somewhere, none sure: all 10 classes "hit", none recognised.
+    noise = np.full((20, 10), 0.05)
+    noise[np.arange(20), np.arange(20) % 10] = 0.55
+    assert label_statistics(np.argmax(noise, axis=1))["classes_hit"] == 10
+    assert confidence_statistics(noise) == {"confident": 0.0, "mean_top_probability": pytest.approx(0.55),
+                                            "classes_confident": 0.0}
+    # Two digits recognised (p 0.95), the rest unsure.
+    mixed = noise.copy()
+    mixed[0] = mixed[1] = np.eye(10)[3] * 0.95 + 0.05 / 9 * (1 - np.eye(10)[3])
+    mixed[2] = np.eye(10)[7] * 0.95 + 0.05 / 9 * (1 - np.eye(10)[7])
+    stats = confidence_statistics(mixed)
+    assert stats["classes_confident"] == 2 and stats["confident"] == pytest.approx(3 / 20)

@@ -178,9 +178,15 @@ CONFIDENT = 0.9
 
 def confidence_statistics(probabilities: np.ndarray, threshold: float = CONFIDENT) -> dict[str, float]:
     """How sure the classifier is of each sample's digit: the share of samples whose top class
-    probability is at least `threshold` ("confident"), and the mean top probability."""
-    top = np.asarray(probabilities).max(axis=1)
-    return {"confident": float(np.mean(top >= threshold)), "mean_top_probability": float(top.mean())}
+    probability is at least `threshold` ("confident"), the mean top probability, and the classes that at
+    least one confident sample is labelled with ("classes_confident": `classes_hit` counts every argmax, so
+    pure noise hits all 10; this counts only the digits the classifier recognises)."""
+    probabilities = np.asarray(probabilities)
+    top = probabilities.max(axis=1)
+    sure = top >= threshold
+    classes = np.unique(np.argmax(probabilities[sure], axis=1)).size if sure.any() else 0
+    return {"confident": float(np.mean(sure)), "mean_top_probability": float(top.mean()),
+            "classes_confident": float(classes)}
 
 
 def stacked_mnist_modes(modes: np.ndarray) -> dict[str, float]:
@@ -231,7 +237,7 @@ def _fid_mnist(inputs):
 
 @register_metric("labels", kinds=("image",), needs=("classifier",),
                  protocol="the MNIST CNN's labels of N samples: entropy, KL from uniform, classes hit, share with "
-                          "p >= 0.9")
+                          "p >= 0.9, classes of those confident samples")
 def _labels(inputs):
     _mnist_like(inputs, "labels")
     probabilities = inputs.classifier.probabilities(inputs.samples)
