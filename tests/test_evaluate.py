@@ -58,7 +58,8 @@ def test_classifier_metrics_of_a_run(run_dir, untrained_classifier, tmp_path, mo
                                                     classifier_dir=str(untrained_classifier), log=lambda s: None)
     names = [r["metric"] for r in records]
     assert names == ["fid_mnist", "labels/entropy", "labels/kl_uniform", "labels/classes_hit",
-                     "labels/max_class_fraction", "labels/confident", "labels/mean_top_probability"]
+                     "labels/max_class_fraction", "labels/confident", "labels/mean_top_probability",
+                     "labels/classes_confident"]
     lines = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
     assert lines[-len(records):] == records
     fid_record = records[0]
@@ -173,7 +174,12 @@ def test_a_run_on_a_local_npz_is_compared_with_its_own_images_or_with_real(untra
     assert code == 0 and "labelled with probability >= 0.9" in out
     from PIL import Image
 
-    assert Image.open(tmp_path / "by_class.png").size == (4 * 30 + 2, 10 * 30 + 2)
+    # A 14-pixel margin on the left names each row's class: ink in every row's band of the margin only.
+    picture = np.asarray(Image.open(tmp_path / "by_class.png"))
+    assert picture.shape[:2] == (10 * 30 + 2, 14 + 4 * 30 + 2)
+    for row in range(10):
+        assert (picture[2 + 30 * row: 30 + 30 * row, :14] < 128).any(), row
+    assert (picture[:, :14][:2] == 255).all()  # the margin is white above the first label
 
 
 def test_class_rows_by_hand():

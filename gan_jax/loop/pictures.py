@@ -88,3 +88,19 @@ def save_image_grid(path: pathlib.Path, images: np.ndarray, columns: int | None 
     if grid.shape[-1] == 1:
         grid = grid[..., 0]
     Image.fromarray(grid).save(path)
+
+
+def label_rows(grid: np.ndarray, labels: list[str], row_height: int, padding: int = 2,
+               margin: int = 14) -> np.ndarray:
+    """`grid` (uint8 [H, W] or [H, W, C]) with a white margin on the left holding `labels[i]` beside row i."""
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(grid[..., 0] if grid.ndim == 3 and grid.shape[-1] == 1 else grid)
+    out = Image.new(image.mode, (image.width + margin, image.height), 255 if image.mode == "L" else (255,) * 3)
+    out.paste(image, (margin, 0))
+    draw = ImageDraw.Draw(out)
+    for i, text in enumerate(labels):
+        top = padding + i * (row_height + padding)
+        draw.text((2, top + max(row_height - 11, 0) // 2), text, fill=0 if image.mode == "L" else (0, 0, 0))
+    return np.asarray(out)
+

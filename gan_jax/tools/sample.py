@@ -97,7 +97,8 @@ def write_by_class(workdir: pathlib.Path, num: int, per_class: int = 10, out: pa
     tiles = np.concatenate([samples, blank])[rows.reshape(-1)]  # index -1 picks the blank tile
     path = (out or workdir / "samples" / f"by_class_{step:08d}").with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    pictures.save_image_grid(path, tiles, columns=per_class)
+    grid = pictures.image_grid(tiles, columns=per_class)
+    pictures.save_png(path, pictures.label_rows(grid, [str(c) for c in range(len(rows))], samples.shape[1]))
     confident = classifier_lib.confidence_statistics(probabilities)["confident"]
     summary = (f"step {step}, {num} samples ({'EMA' if use_ema and state.g_ema is not None else 'raw'} G), "
                f"{model.name}: per class " + " ".join(f"{c}:{n}" for c, n in enumerate(counts))
