@@ -81,7 +81,9 @@ def report(workdir: pathlib.Path, plot_metric: str | None = None, plot_x: str | 
             mean, se = r["metrics"].get(n, (float("nan"), float("nan")))
             cells.append(f"{mean:.3g} ± {se:.2g}" if not math.isnan(se) else f"{mean:.3g}")
         md.append("| " + " | ".join(cells) + " |")
-    text = f"{record['config']}: mean ± standard error over seeds (final eval metrics)\n\n" + "\n".join(md) + "\n"
+    path, sep, arg = record["config"].partition(":")
+    name = pathlib.Path(path).stem + sep + arg  # the experiment, not where it sits on this machine
+    text = f"{name}: mean ± standard error over seeds (final eval metrics)\n\n" + "\n".join(md) + "\n"
     (workdir / "report.md").write_text(text)
     with open(workdir / "report.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -90,7 +92,7 @@ def report(workdir: pathlib.Path, plot_metric: str | None = None, plot_x: str | 
             writer.writerow([r["group"][k] for k in keys] + [r["n"]] +
                             [x for n in names for x in r["metrics"].get(n, (float("nan"), float("nan")))])
     if plot_metric:
-        _plot(workdir / "report.png", plot_layout(record, keys, rows, plot_metric, plot_x), record["config"])
+        _plot(workdir / "report.png", plot_layout(record, keys, rows, plot_metric, plot_x), name)
     return text
 
 
