@@ -76,12 +76,12 @@ def test_config_json_is_the_resolved_config(tmp_path):
     from gan_jax.loop.rundir import write_config as _write_config
 
     c = config_lib.load_config(GRID25 + ":seed=7")
-    _write_config(tmp_path, c)
+    _write_config(tmp_path, c, data_shape=(2,))
     assert json.loads((tmp_path / "config.json").read_text())["seed"] == 7
     c.unlock()
     c.seed = 8
     with pytest.raises(config_lib.ConfigError, match="seed"):
-        _write_config(tmp_path, c)
+        _write_config(tmp_path, c, data_shape=(2,))
 
 
 def test_misspelt_experiment_flag_is_refused():

@@ -68,11 +68,6 @@ def _is_fixed(key: str) -> bool:
     return key not in FREE_UNDER_FIXED and any(key == f or key.startswith(f + ".") for f in FIXED)
 
 
-def per_run_keys(config: ml_collections.ConfigDict) -> set[str]:
-    """The config keys whose values the state carries (and a resume writes into it)."""
-    return {*optim.injected_keys(config), *hparam_keys(config)}
-
-
 def _abstract_state(config: ml_collections.ConfigDict, data_shape, num_classes: int):
     return blueprint.read_back(config, data_shape, num_classes).abstract_state()
 

@@ -37,8 +37,8 @@ def write_atomic(path: pathlib.Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict, allow_change: Sequence[str] = (),
-                 data_shape: Sequence[int] = (2,), num_classes: int = 0) -> list[resume.Change]:
+def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict, allow_change: Sequence[str] = (), *,
+                 data_shape: Sequence[int], num_classes: int = 0) -> list[resume.Change]:
     """`WORKDIR/config.json`; returns how `config` differs from the config already there.
 
     A workdir that holds a run with another config is refused (naming each differing key) unless those keys

@@ -41,14 +41,13 @@ from gan_jax.core.state import count_params
 from gan_jax.data.prefetch import Prefetcher
 from gan_jax.errors import ConfigError
 from gan_jax.loop import actions as actions_lib
-from gan_jax.loop.actions import evaluate as evaluate_action
 from gan_jax.loop import distributed, resume, rundir, runguard, writers
+from gan_jax.loop.actions import evaluate as evaluate_action
+from gan_jax.loop.blueprint import Blueprint, setup_run
 from gan_jax.loop.checkpoint import Checkpointer
 from gan_jax.loop.modalities import modality
-from gan_jax.loop.blueprint import Blueprint, setup_run
 
 log = logging.getLogger("gan_jax")
-
 
 
 def versions() -> dict[str, str]:
@@ -261,8 +260,7 @@ class Trainer:
     def _context(self, tick: actions_lib.Tick, syncing: bool) -> actions_lib.Context:
         return actions_lib.Context(tick, self.runs, self.host_states, self.runner.run_metrics, self.data.position,
                                    self.blueprint, self.bar, self.primary, self.train_secs,
-                                   self.prefetcher.wait_sec - self.wait_base,
-                                   syncing)
+                                   self.prefetcher.wait_sec - self.wait_base, syncing)
 
 
 def _open_run(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Path, state, iterator, spec,
@@ -273,7 +271,8 @@ def _open_run(name: str, config: ml_collections.ConfigDict, workdir: pathlib.Pat
     Process 0 writes; every process restores (the same checkpoint) and opens its checkpointer."""
 
     def prepare():
-        found = rundir.write_config(workdir, config, allow_config_change, spec.shape, spec.num_classes or 0)
+        found = rundir.write_config(workdir, config, allow_config_change, data_shape=spec.shape,
+                                    num_classes=spec.num_classes or 0)
         (workdir / "samples").mkdir(exist_ok=True)
         return json.dumps([dataclasses.asdict(c) for c in found])
 
@@ -332,8 +331,7 @@ def _summary(run: Run, step: int, start_time: float, first_step_sec, data_kind: 
 
 
 def _train(blueprint: Blueprint, iterators: list, runs: list[Run], states: list, step: int, stacked: bool,
-           progress: bool,
-           start_time: float, devices=None, devices_per_run: int = 1, **summary_extra) -> dict[str, Any]:
+           progress: bool, start_time: float, devices=None, devices_per_run: int = 1, **summary_extra) -> dict[str, Any]:
     """The loop over one run or a stack; returns the first run's summary (with "stopped_by" when stopped),
     the same on every process."""
     config = blueprint.config
@@ -349,8 +347,7 @@ def _train(blueprint: Blueprint, iterators: list, runs: list[Run], states: list,
         bar.write(f"gan_jax: {config.data.source}, G {config.model.generator} "
                   f"({count_params(states[0].g.params):,} params), D {config.model.discriminator} "
                   f"({count_params(states[0].d.params):,} params), {blueprint.objective}, {config.num_steps} steps, "
-                  f"{what} on "
-                  f"{trainer.runner.num_devices} {jax.default_backend()} device(s){hosts} -> "
+                  f"{what} on {trainer.runner.num_devices} {jax.default_backend()} device(s){hosts} -> "
                   f"{runs[0].workdir if len(runs) == 1 else runs[0].workdir.parent}")
     try:
         with runguard.StopRequest() as stop:
@@ -462,8 +459,8 @@ def train_stack(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence
             raise ConfigError(f"the runs of this vmap group stopped at different steps ({steps}); finish them with "
                               "--mode local.")
         runs, states = [r for r, _, _ in opened], [s for _, s, _ in opened]
-        summary = _train(setups[0][0], [it for _, it in setups], runs, states, steps[0], True, progress, start_time, devices, devices_per_run,
-                         vmap_group_size=len(runs))
+        summary = _train(setups[0][0], [it for _, it in setups], runs, states, steps[0], True, progress, start_time,
+                         devices, devices_per_run, vmap_group_size=len(runs))
     if summary.get("stopped_by"):
         return [summary]
     return [json.loads((wd / "summary.json").read_text()) for wd in workdirs]  # written before _train returned

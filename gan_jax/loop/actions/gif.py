@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pathlib
 
-
+from gan_jax.loop import pictures
 from gan_jax.loop.actions.base import PeriodicAction, register_action, require, settings
 from gan_jax.loop.modalities import modality
 
@@ -44,6 +44,7 @@ class TrainingGif(PeriodicAction):
     def __init__(self, every_steps: int, frame_ms: int, last_frame_ms: int):
         super().__init__(every_steps=every_steps)
         self.frame_ms, self.last_frame_ms = frame_ms, last_frame_ms
+        self._restart: int | None = None  # set by reset: frames after this step are to be drawn again
 
     @classmethod
     def check(cls, config):
@@ -60,19 +61,17 @@ class TrainingGif(PeriodicAction):
         return cls(max(1, config.num_steps // (s.frames - 1)), s.frame_ms, s.last_frame_ms)
 
     def reset(self, step):
-        self._restart = step  # frames after it belong to steps that will be trained again
+        self._restart = step
 
     def run(self, ctx):
         step = ctx.tick.step
         states = ctx.states()
         if not ctx.primary:
             return
-        from gan_jax.loop import pictures
-
         for run, state in zip(ctx.runs, states):
             folder = run.workdir / "samples" / "frames"
             folder.mkdir(parents=True, exist_ok=True)
-            if getattr(self, "_restart", None) is not None:
+            if self._restart is not None:
                 for stale in folder.glob("step_*.png"):
                     if int(stale.stem[5:]) > self._restart:
                         stale.unlink()
