@@ -330,7 +330,8 @@ class TrainStep:
 
     def _term(self, term, fn, context, fields: dict, hparams, terms_state, key, index, prefix: str = ""):
         """(weighted value, metrics, terms' state) of one term at update `index` of its side; lazy terms
-        (every = k) run on every k-th update with their weight times k, and report 0 in between."""
+        (every = k) run on every k-th update with their weight times k, and report 0 in between, each
+        metric with its `applied/` share (1 or 0; see `LastApplied`)."""
         settings = term.settings(self.config)
         h = _get(hparams, "reg", term.name, {})
         own_state = _get(terms_state, "reg", term.name)
@@ -351,8 +352,10 @@ class TrainStep:
             value, metrics, new_state = run()
         elif self.due is not None:
             value, metrics, new_state = run() if term.name in self.due else skip()
+            metrics = mark_applied(metrics, jnp.float32(term.name in self.due))
         else:
             value, metrics, new_state = jax.lax.cond(index % k == 0, run, skip)
+            metrics = mark_applied(metrics, (index % k == 0).astype(jnp.float32))
         if term.init_state is not None:
             terms_state = _set(terms_state, "reg", term.name, new_state)
         return value, metrics, terms_state
@@ -388,6 +391,45 @@ def fuse_steps(train_step: Callable) -> Callable:
 
 
 # ----------------------------------------------------------------------------- lazy terms on the host
+
+APPLIED = "applied/"  # metric prefix: the share of a dispatch's steps on which a lazy term ran
+
+
+def mark_applied(metrics: dict, applied: jax.Array) -> dict:
+    """A lazy term's metrics plus, for each, `applied/<name>`: 1.0 where the term ran, 0.0 where it skipped."""
+    return {**metrics, **{APPLIED + name: applied for name in metrics}}
+
+
+@jax.jit
+def _merge_applied(metrics: dict, last: dict | None) -> dict:
+    out = {name: v for name, v in metrics.items() if not name.startswith(APPLIED)}
+    for key, share in metrics.items():
+        if key.startswith(APPLIED):
+            name = key[len(APPLIED):]
+            mean = out[name] / jnp.maximum(share, 1e-12)  # the mean over the steps that ran the term
+            out[name] = mean if last is None else jnp.where(share > 0, mean, last[name])
+    return out
+
+
+class LastApplied:
+    """A dispatch's metrics with each lazy term's metric as its value on the last steps that ran the
+    term: averaged over those steps of the dispatch when some ran it, else kept from the dispatch
+    before. (A plain mean over the dispatch would count the skipped steps as 0, and a dispatch with
+    no due step would log "train/r1 0.0" as if R1 were off.) One small device op a dispatch, only
+    when the config has lazy terms; metrics without `applied/` shares pass through untouched."""
+
+    def __init__(self):
+        self._last: dict | None = None
+        self._lazy: bool | None = None
+
+    def __call__(self, metrics: dict) -> dict:
+        if self._lazy is None:
+            self._lazy = any(name.startswith(APPLIED) for name in metrics)
+        if not self._lazy:
+            return metrics
+        out = _merge_applied(metrics, self._last)
+        self._last = {key[len(APPLIED):]: out[key[len(APPLIED):]] for key in metrics if key.startswith(APPLIED)}
+        return out
 
 
 def lazy_terms(config: ml_collections.ConfigDict) -> dict[str, int]:

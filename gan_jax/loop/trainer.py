@@ -38,6 +38,7 @@ import numpy as np
 
 from gan_jax.core.parallel import DispatchWindow
 from gan_jax.core.state import count_params
+from gan_jax.core.step import LastApplied
 from gan_jax.data.prefetch import Prefetcher
 from gan_jax.errors import ConfigError
 from gan_jax.loop import actions as actions_lib
@@ -163,6 +164,7 @@ class Trainer:
         self.train_secs = self.wait_base = 0.0  # training time and the data wait before it, since the (re)start
         self.dispatches = 0
         self.window = DispatchWindow(self.MAX_IN_FLIGHT)
+        self.last_applied = LastApplied()  # lazy terms' metrics: their last computed values
         self._host: tuple[int, list] | None = None
 
     @property
@@ -224,6 +226,7 @@ class Trainer:
                 upcoming = min(k, num_steps - step - chunk)  # the chunk after this one
                 batch = self.prefetcher.next(chunk * n_critic, upcoming * n_critic)
                 self.state, metrics = self.runner_at(step).step(self.state, batch)
+                metrics = self.last_applied(metrics)
                 self.dispatches += 1
                 self.window.add(metrics)
                 if self.first_step_sec is None:  # start-up time, process start to first step done (one sync, once)
