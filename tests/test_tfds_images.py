@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import socket
 import subprocess
 import sys
@@ -116,6 +117,20 @@ def test_real_prepare_read_and_cache(tmp_path):
     assert uncached[0].shape == (5, 8, 6, 3)
     no_labels = load_tfds_arrays("gan_jax_tiny_images", "train", data_dir=data_dir, label_key=None)
     assert no_labels[1] is None and no_labels[2]["num_classes"] is None
+
+
+def test_preparing_says_one_thing_and_tfds_nothing(tmp_path, capfd, caplog):
+    """No tfds banner on stdout, no progress bars, no warning about the folder being filled: only
+    gan_jax's own two lines (what is prepared where, and how long it took)."""
+    caplog.set_level(logging.INFO)
+    load_tfds_arrays("gan_jax_tiny_images", "train", data_dir=str(tmp_path / "tfds"))
+    out, err = capfd.readouterr()
+    logged = [r.getMessage() for r in caplog.records]
+    assert "Downloading and preparing" not in out + err and "Dl Completed" not in out + err
+    assert not [m for m in logged if "Variant folder" in m]
+    assert [m for m in logged if m.startswith("Preparing tfds dataset 'gan_jax_tiny_images' into ")]
+    assert [m for m in logged if m.startswith("Prepared tfds dataset 'gan_jax_tiny_images' in")]
+    assert logging.getLogger("absl").level == logging.NOTSET  # restored
 
 
 def test_tfrecord_data_dir_is_rejected(tmp_path):

@@ -7,6 +7,7 @@ cached as `.npz` next to the prepared dataset, so later loads skip decoding.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import hashlib
@@ -16,6 +17,7 @@ import logging
 import os
 import re
 import socket
+import time
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -84,7 +86,7 @@ def load_tfds_arrays(
     import tensorflow_datasets as tfds  # Lazy: heavy import.
 
     builder = _get_builder(tfds, name, data_dir)
-    if builder.is_prepared():
+    if is_prepared(tfds, builder):
         _check_random_access(builder)
     else:
         _prepare(tfds, builder, manual_dir)
@@ -140,10 +142,39 @@ def load_tfds_arrays(
     return images, labels, info
 
 
+@contextlib.contextmanager
+def _quiet(tfds: Any):
+    """tfds and TensorFlow without their chatter: no progress bars (whose MiB/s are meaningless for a
+    manual_dir), no "Variant folder ... has no dataset_info.json" for a folder that is about to be
+    prepared, no "Downloading ..." banner printed to stdout when nothing is downloaded, no oneDNN
+    notice. Errors still raise; what gan_jax has to say about preparing is said by `_prepare`."""
+    # Read when TensorFlow is first imported. oneDNN's notice ignores the log level; preparing only
+    # decodes and re-encodes records, which oneDNN's float kernels do not touch.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    tfds.display_progress_bar(False)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        tfds.display_progress_bar(True)
+        absl_logger.setLevel(level)
+
+
+def is_prepared(tfds: Any, builder: Any) -> bool:
+    """`builder.is_prepared()`, without its warning about the empty folder it is about to fill."""
+    with _quiet(tfds):
+        return builder.is_prepared()
+
+
 def _get_builder(tfds: Any, name: str, data_dir: str | None) -> Any:
     """Returns `tfds.builder(name)`, with close-name suggestions if unknown."""
     try:
-        return tfds.builder(name, data_dir=data_dir)
+        with _quiet(tfds):
+            return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as err:
         # Strip `/config` and `:version` so that 'mnst:3.0.1' still gets suggestions.
         base = name.split("/")[0].split(":")[0]
@@ -198,8 +229,14 @@ def _prepare(tfds: Any, builder: Any, manual_dir: str | None) -> None:
         OSError,  # Includes ConnectionError and requests' errors.
         AssertionError,  # tfds raises it for a missing or empty manual dir.
     )
+    source = f"from the files in {manual_dir}" if manual_dir is not None else "downloading what it needs"
+    _log.warning("Preparing tfds dataset %r into %s, %s (once; later runs reuse it) ...", builder.name,
+                 builder.data_dir, source)
+    started = time.perf_counter()
     try:
-        builder.download_and_prepare(file_format="array_record", download_config=download_config)
+        with _quiet(tfds):
+            builder.download_and_prepare(file_format="array_record", download_config=download_config)
+        _log.warning("Prepared tfds dataset %r in %.0f s.", builder.name, time.perf_counter() - started)
     except expected_errors as err:
         if isinstance(err, download_manager.NonMatchingChecksumError):
             what = "a downloaded or manual_dir file has the wrong checksum"

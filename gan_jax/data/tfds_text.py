@@ -17,7 +17,7 @@ def load_tfds_sentences(name: str, split: str, data_dir: str | None = None, manu
     from gan_jax.data import tfds_images
 
     builder = tfds_images._get_builder(tfds, name, data_dir)
-    if builder.is_prepared():
+    if tfds_images.is_prepared(tfds, builder):
         tfds_images._check_random_access(builder)
     else:
         tfds_images._prepare(tfds, builder, manual_dir)
