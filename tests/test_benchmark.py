@@ -94,3 +94,42 @@ def test_convolution_flops_count_only_taps_on_real_inputs(transpose, stride, pad
     grads = jax.make_jaxpr(jax.grad(lambda x, w: conv(x, w, (stride, stride), padding,
                                                       dimension_numbers=dims).sum(), argnums=(0, 1)))(x, w)
     assert benchmark.jaxpr_flops(grads) == pytest.approx(3 * 2 * n * c_in * c_out * taps)
+
+
+def test_suite_table_by_hand():
+    def row(label, runs, steps, mfu=None):
+        r = {"label": label, "g_params": 10, "d_params": 20, "batch": 64, "runs": runs, "steps_per_s": steps,
+             "samples_per_s": steps * 64 * runs, "gflops_per_s": 1500.0, "compile_cold_s": 12.34}
+        return r if mfu is None else {**r, "mfu": mfu}
+
+    table = benchmark.suite_table([row("r3gan_cifar_bf16", 1, 2.5, 0.31), row("dcgan_mnist", 1, 100.0),
+                                   row("dcgan_mnist_vmap16", 16, 25.0)])
+    assert "| r3gan_cifar_bf16 | 10 / 20 | 64 | 1 | 2.50 | 160 | 31.0 % | 1.50 | - | - | 12.3 |" in table
+    # 16 runs x 25 steps/s = 400 run-steps/s against 100 steps/s alone: 4x.
+    assert "400.0 run-steps/s, against 100.0 steps/s for one run alone" in table and "4.00x" in table
+
+
+@pytest.mark.slow
+def test_gpu_suite_runs_tiny_on_cpu(tmp_path):
+    """The GPU suite end to end at CPU size: every measurement in its own process, one JSON, one table."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([sys.executable, "-m", "gan_jax", "benchmark", "--suite", "gpu", "--tiny", "--json", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(out.read_text())
+    labels = [r["label"] for r in record["rows"]]
+    assert labels == [label for label, *_ in benchmark.SUITES["gpu"]]
+    rows = {r["label"]: r for r in record["rows"]}
+    assert rows["r3gan_cifar_f32"]["overrides"]["model.r3gan.bf16_stages"] == "0"
+    assert "model.r3gan.bf16_stages" not in rows["r3gan_cifar_bf16"]["overrides"]  # the recipe's 3 stages
+    assert rows["dcgan_mnist_vmap16"]["runs"] == 2 and rows["dcgan_mnist"]["runs"] == 1
+    for r in record["rows"]:
+        assert r["steps_per_s"] > 0 and r["flops_per_step"] > 0 and r["backend"] == "cpu" and "mfu" not in r
+    # A vmapped step counts every run's FLOPs: the same per-run FLOPs at 2 runs.
+    assert rows["dcgan_mnist_vmap16"]["flops_per_step"] == rows["dcgan_mnist"]["flops_per_step"]
+    table = out.with_suffix(".md").read_text()
+    assert table.count("\n| ") == len(labels) and "2 DCGAN-MNIST runs in one vmapped program" in table

@@ -249,6 +249,11 @@ class StackedRunner:
             return {k: _global_from_host(v, self._batches) for k, v in batch.items()}
         return jax.device_put(batch, self._batches)
 
+    def compile(self, state, batch):
+        """Compiles the vmapped step now for these placed arguments and keeps the program; returns it."""
+        self._step = self._step.lower(state, batch).compile()
+        return self._step
+
     def step(self, state, batch):
         state, metrics = self._step(state, batch)
         if self.multihost:

@@ -155,8 +155,9 @@ def matmul_flops_per_s(n: int | None = None, seconds: float = 1.0) -> float:
     return 2 * n**3 * count / (time.perf_counter() - start)
 
 
-def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
-    """Compiles and times `arch`'s fused step in this process; returns one result row."""
+def measure(arch: str, seconds: float, warmup: int, overrides: dict, num_runs: int = 1) -> dict:
+    """Compiles and times `arch`'s fused step in this process; returns one result row. With `num_runs` > 1,
+    the step of that many runs vmapped into one program (`gan-jax sweep --mode vmap`'s), on one device."""
     compile_start = time.perf_counter()
     import jax
     import numpy as np
@@ -184,7 +185,13 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
         real["label"] = rng.integers(0, num_classes, (k, config.n_critic, batch_size)).astype(np.int32)
     device = jax.devices()[0]
     # The programs training dispatches, built by the run's blueprint (lazy terms: one per set of due terms).
-    program_at = plan.runners([device])
+    one_run = (initial, real)  # FLOPs are counted on one run's step
+    if num_runs > 1:
+        program_at = plan.runners([device], num_runs=num_runs)
+        real = {key: np.broadcast_to(v, (num_runs,) + v.shape) for key, v in real.items()}
+        initial = program_at(0).stack([initial] * num_runs)
+    else:
+        program_at = plan.runners([device])
     batch = program_at(0).put_batch(real)
     state = program_at(0).put_state(initial)
     lazy = lazy_terms(config)
@@ -196,7 +203,7 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     start = time.perf_counter()
     compiled = {id(program_at(i)): program_at(i).compile(state, batch) for i in range(period)}
     compile_sec = time.perf_counter() - start
-    flops_per_step = step_flops(step_fn, state, batch)
+    flops_per_step = step_flops(step_fn, *one_run)
     state_mb = sum(v.nbytes for v in jax.tree.leaves(state)) / 2**20
 
     for i in range(max(1, -(-warmup // k))):
@@ -208,17 +215,17 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
         dispatches += 1
     jax.block_until_ready((state, metrics))
     elapsed = time.perf_counter() - start
-    if not all(np.isfinite(float(v)) for v in jax.device_get(metrics).values()):
+    if not all(np.all(np.isfinite(v)) for v in jax.device_get(metrics).values()):
         raise FloatingPointError(f"{arch}: non-finite metrics during the benchmark")
 
     steps_per_s = dispatches * k / elapsed
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None  # before the matmul below
     row = {
         "arch": arch, "batch": batch_size, "steps_per_dispatch": k, "steps": dispatches * k,
-        "seconds": round(elapsed, 3), "steps_per_s": round(steps_per_s, 2),
-        "samples_per_s": round(steps_per_s * batch_size, 1), "g_params": g_params, "d_params": d_params,
+        "seconds": round(elapsed, 3), "steps_per_s": round(steps_per_s, 2), "runs": num_runs,
+        "samples_per_s": round(steps_per_s * batch_size * num_runs, 1), "g_params": g_params, "d_params": d_params,
         "compile_s": round(compile_sec, 3), "setup_s": round(setup_sec, 3),
-        "flops_per_step": flops_per_step, "gflops_per_s": round(flops_per_step * steps_per_s / 1e9, 2),
+        "flops_per_step": flops_per_step, "gflops_per_s": round(num_runs * flops_per_step * steps_per_s / 1e9, 2),
         "matmul_gflops_per_s": round(matmul_flops_per_s() / 1e9, 1),
         "matmul_n": matmul_size(), "state_mb": round(state_mb, 1),
         "peak_host_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -232,15 +239,15 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict) -> dict:
     if stats and "peak_bytes_in_use" in stats:
         row["device_peak_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
     peak = next((v for name, v in PEAK_FLOPS.items() if name in device.device_kind), None)
-    if peak and flops_per_step:
-        row["mfu_f32"] = round(flops_per_step * steps_per_s / peak[0], 4)
-        row["mfu"] = round(flops_per_step * steps_per_s / peak[1], 4)
+    if peak and flops_per_step:  # a vmapped step's FLOPs are one run's times num_runs
+        row["mfu_f32"] = round(num_runs * flops_per_step * steps_per_s / peak[0], 4)
+        row["mfu"] = round(num_runs * flops_per_step * steps_per_s / peak[1], 4)
     return row
 
 
 def _worker(args) -> int:
     overrides = dict(json.loads(args.overrides))
-    print(json.dumps(measure(args.worker, args.seconds, args.warmup, overrides)), flush=True)
+    print(json.dumps(measure(args.worker, args.seconds, args.warmup, overrides, args.runs)), flush=True)
     return 0
 
 
@@ -308,7 +315,7 @@ def format_table(rows: list[dict]) -> str:
 
 def run_benchmark(archs: list[str], seconds: float, repeats: int, warmup: int, overrides: dict,
                   torch_reference: pathlib.Path | None, xla_flags: str | None, torch_threads: int = 0,
-                  log=print) -> list[dict]:
+                  log=print, num_runs: int = 1) -> list[dict]:
     """Measures every arch `repeats` times (alternating with PyTorch when given); one summary row each."""
     cache_dir = tempfile.mkdtemp(prefix="gan_jax_bench_cache_")  # empty: the first run compiles cold
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache_dir, GAN_JAX_COMPILATION_CACHE="1")
@@ -319,7 +326,7 @@ def run_benchmark(archs: list[str], seconds: float, repeats: int, warmup: int, o
         runs, torch_runs = [], []
         for r in range(repeats):
             cmd = [sys.executable, "-m", "gan_jax.tools.benchmark", "--worker", arch, "--seconds", str(seconds),
-                   "--warmup", str(warmup), "--overrides", json.dumps(overrides)]
+                   "--warmup", str(warmup), "--overrides", json.dumps(overrides), "--runs", str(num_runs)]
             runs.append(_run(cmd, env, f"gan_jax benchmark of {arch}")[-1])
             log(f"  {arch} repeat {r + 1}/{repeats}: gan_jax {runs[-1]['steps_per_s']:.1f} steps/s "
                 f"(compile {runs[-1]['compile_s']:.2f} s)")
@@ -384,6 +391,80 @@ def measure_startup(experiment: str, overrides: dict, log=print) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------------- suites
+
+# name -> [(label, arch, overrides, runs)]: each a fresh process, timed once after a cold compile.
+SUITES = {
+    "gpu": [
+        ("r3gan_cifar_f32", "r3gan_cifar", {"model.r3gan.bf16_stages": 0}, 1),
+        ("r3gan_cifar_bf16", "r3gan_cifar", {}, 1),  # the recipe: its three highest-resolution stages in bfloat16
+        ("dcgan_mnist", "dcgan_mnist", {}, 1),
+        ("dcgan_mnist_vmap16", "dcgan_mnist", {}, 16),  # 16 runs in one program, as `gan-jax sweep --mode vmap`
+        ("sngan_cifar", "sngan_cifar", {}, 1),
+    ],
+}
+# --tiny: the same programs at CPU size (the suite's test), 2 runs for the vmapped row.
+TINY = {
+    "r3gan_cifar": {"model.r3gan.widths": "8,8,8,8", "model.r3gan.blocks": "1", "model.r3gan.cardinality": "2",
+                    "batch_size": 4},
+    "sngan_cifar": {"batch_size": 4, "n_critic": 1, "model.g_width": 8, "model.d_width": 8},
+    "dcgan_mnist": {"batch_size": 4},
+}
+SUITE_SECONDS, TINY_SECONDS = 15.0, 0.5
+
+
+def suite_table(rows: list[dict]) -> str:
+    """The suite's markdown table: one row per measurement, and the vmapped sweep against one run."""
+    head = ["measurement", "G / D params", "batch", "runs", "steps/s", "images/s", "MFU (TF32)", "TFLOP/s",
+            "step MB", "device peak MB", "compile s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["label"], f"{r['g_params']:,} / {r['d_params']:,}", str(r["batch"]), str(r.get("runs", 1)),
+                 f"{r['steps_per_s']:.2f}", f"{r['samples_per_s']:.0f}",
+                 f"{100 * r['mfu']:.1f} %" if "mfu" in r else "-", f"{r['gflops_per_s'] / 1e3:.2f}",
+                 f"{r['step_memory_mb']:.0f}" if "step_memory_mb" in r else "-",
+                 f"{r['device_peak_mb']:.0f}" if "device_peak_mb" in r else "-", f"{r['compile_cold_s']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    by_label = {r["label"]: r for r in rows}
+    one, many = by_label.get("dcgan_mnist"), by_label.get("dcgan_mnist_vmap16")
+    if one and many:
+        speedup = many["runs"] * many["steps_per_s"] / one["steps_per_s"]
+        lines.append("")
+        lines.append(f"{many['runs']} DCGAN-MNIST runs in one vmapped program: {many['runs'] * many['steps_per_s']:.1f} "
+                     f"run-steps/s, against {one['steps_per_s']:.1f} steps/s for one run alone (the same runs one "
+                     f"after another): {speedup:.2f}x the throughput.")
+    return "\n".join(lines)
+
+
+def run_suite(name: str, tiny: bool, out: pathlib.Path, overrides: dict, xla_flags: str | None,
+              log=lambda s: print(s, flush=True)) -> int:
+    """Runs suite `name` (`--tiny`: at CPU size); writes `out` (JSON) and the markdown table beside it (.md)."""
+    info = versions()
+    entries = SUITES[name]
+    log(f"gan-jax benchmark --suite {name}{' --tiny' if tiny else ''}: {len(entries)} measurements, "
+        f"{info['cpu']}; jax {info.get('jax')}")
+    started, rows = time.perf_counter(), []
+    seconds = TINY_SECONDS if tiny else SUITE_SECONDS
+    for label, arch, own, runs in entries:
+        merged = {**own, **(TINY.get(arch, {}) if tiny else {}), **overrides}
+        runs = min(runs, 2) if tiny else runs
+        row = run_benchmark([arch], seconds, 1, 2, merged, None, xla_flags, log=lambda s: None, num_runs=runs)[0]
+        row["label"] = label
+        rows.append(row)
+        log(f"  {label}: {row['steps_per_s']:.2f} steps/s x batch {row['batch']} x {runs} run(s), "
+            f"{row['samples_per_s']:.0f} images/s" + (f", MFU {100 * row['mfu']:.1f} %" if "mfu" in row else "")
+            + f" ({time.perf_counter() - started:.0f} s so far)")
+    table = suite_table(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"suite": name, "tiny": tiny, "date": time.strftime("%Y-%m-%d", time.gmtime()),
+                               "versions": info, "seconds": seconds, "overrides": overrides, "rows": rows,
+                               "wall_s": round(time.perf_counter() - started, 1)}, indent=2) + "\n")
+    out.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    print(f"Results: {out} and {out.with_suffix('.md')} ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gan-jax benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="all", help=f"comma-separated, from {', '.join(ARCHS)}, or all "
@@ -402,6 +483,13 @@ def main(argv: list[str] | None = None) -> int:
                              "(comma-separated names), without, cold and warm compilation cache")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--suite", choices=sorted(SUITES), default=None,
+                        help="instead: the named suite of measurements (gpu: R3GAN's CIFAR-10 step in float32 and "
+                             "bfloat16, DCGAN, SNGAN, 16 vmapped DCGAN runs against one), one JSON and a "
+                             "markdown table")
+    parser.add_argument("--tiny", action="store_true",
+                        help="with --suite: shrunken networks and batches, about a minute on a CPU (a test)")
     args, rest = parser.parse_known_args(argv)
     if args.worker:
         return _worker(args)
@@ -423,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     except GanJaxError as e:
         print(f"gan-jax benchmark: {e}", file=sys.stderr)
         return 2
+    if args.suite:
+        return run_suite(args.suite, args.tiny, pathlib.Path(args.json), overrides, args.xla_flags)
     if args.startup:
         results = [measure_startup(name, overrides, log=lambda s: print(s, flush=True))
                    for name in args.startup.split(",")]
