@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from gan_jax.loop.actions.base import PeriodicAction, register_action
 from gan_jax.loop.modalities import modality
 
@@ -24,8 +26,11 @@ class Evaluate(PeriodicAction):
         states = ctx.states()  # on every process: a stack spread over processes gathers here
         if ctx.primary:
             for run, state in zip(ctx.runs, states):
+                started = time.perf_counter()
                 run.last_eval = evaluate(ctx.blueprint, run, state, ctx.tick.step)
-                run.writer.write_scalars(ctx.tick.step, run.last_eval)
+                # What an evaluation costs (written, not shown): to predict a long run's time from a short one.
+                run.writer.write_scalars(ctx.tick.step, {**run.last_eval,
+                                                         "eval/seconds": time.perf_counter() - started})
         ctx.bar.update(ctx.tick.step, dict(ctx.runs[0].last_eval))
 
 
