@@ -38,7 +38,7 @@ ARCHS = {
     "toy_pacgan": ("grid25.py:pacgan", {**SAME_STEP, "pack": 1}, (2,)),  # the reference D judges one point at a time
     # The CIFAR-10 ResNet SNGAN step as trained (n_critic 5, batch 64): about 2.7 TFLOP, sized for an accelerator.
     "sngan_cifar": ("cifar10_sngan.py", {}, (32, 32, 3)),
-    # The main job's step as trained (experiments/grid25.py: Fourier features, WGAN-GP, n_critic 2, batch 400).
+    # The main job's step as trained (experiments/grid25.py: Fourier features, WGAN-GP, n_critic 2, batch 200).
     "grid25": ("grid25.py", {}, (2,)),
     # R3GAN's CIFAR-10 preset step as trained (experiments/cifar10_r3gan.py: class-conditional, batch 512,
     # RpGAN + R1 + R2, ADA); sized for an accelerator.
