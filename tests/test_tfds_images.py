@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -47,6 +48,8 @@ class GanJaxTinyImages(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self):
         for i in range(self.NUM_EXAMPLES):
+            if i == 0:  # a slow preparation, so that concurrent ones overlap (see test_concurrent_prepare)
+                time.sleep(float(os.environ.get("GAN_JAX_TEST_SLOW_PREPARE", "0")))
             yield i, {"image": _tiny_image(i), "label": i % 3}
 
 
@@ -131,6 +134,25 @@ def test_preparing_says_one_thing_and_tfds_nothing(tmp_path, capfd, caplog):
     assert [m for m in logged if m.startswith("Preparing tfds dataset 'gan_jax_tiny_images' into ")]
     assert [m for m in logged if m.startswith("Prepared tfds dataset 'gan_jax_tiny_images' in")]
     assert logging.getLogger("absl").level == logging.NOTSET  # restored
+
+
+def test_concurrent_prepare_prepares_once_and_both_read_it(tmp_path):
+    """Two processes loading an unprepared dataset at once (a sweep's processes on a fresh machine):
+    one prepares, the other waits for it and reads what it wrote. Without the lock the second
+    failed on tfds' temporary folders."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import test_tfds_images as t; "
+            "x, y, _ = t.load_tfds_arrays('gan_jax_tiny_images', 'train', data_dir=sys.argv[2]); "
+            "print('loaded', x.shape, int(y.sum()))")
+    env = dict(os.environ, GAN_JAX_TEST_SLOW_PREPARE="3")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent), str(tmp_path / "tfds")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+        assert "loaded (12, 8, 6, 3) 12" in out  # labels i % 3 over 12 images sum to 12
+    errs = "".join(err for _, err in outs)
+    assert errs.count("Preparing tfds dataset 'gan_jax_tiny_images'") == 1
+    assert errs.count("Waiting for another process that is preparing tfds dataset 'gan_jax_tiny_images'") == 1
 
 
 def test_tfrecord_data_dir_is_rejected(tmp_path):

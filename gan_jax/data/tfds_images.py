@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import fcntl
 import functools
 import hashlib
 import importlib.util
 import io
 import logging
 import os
+import pathlib
 import re
 import socket
 import time
@@ -85,11 +87,7 @@ def load_tfds_arrays(
     """
     import tensorflow_datasets as tfds  # Lazy: heavy import.
 
-    builder = _get_builder(tfds, name, data_dir)
-    if is_prepared(tfds, builder):
-        _check_random_access(builder)
-    else:
-        _prepare(tfds, builder, manual_dir)
+    builder = ensure_prepared(tfds, name, data_dir, manual_dir)
 
     features = builder.info.features
     if image_key not in features:
@@ -162,6 +160,33 @@ def _quiet(tfds: Any):
     finally:
         tfds.display_progress_bar(True)
         absl_logger.setLevel(level)
+
+
+def ensure_prepared(tfds: Any, name: str, data_dir: str | None, manual_dir: str | None) -> Any:
+    """The builder of a prepared dataset (in array_record format), preparing it first if needed.
+
+    Preparation holds an exclusive lock beside the dataset's folder, so that runs started together
+    on a fresh machine (a sweep's processes) prepare it once: the others wait, then read it. Without
+    the lock they raced on tfds' temporary folders and failed.
+    """
+    builder = _get_builder(tfds, name, data_dir)
+    if is_prepared(tfds, builder):
+        _check_random_access(builder)
+        return builder
+    folder = pathlib.Path(builder.data_dir)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.prepare.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _log.warning("Waiting for another process that is preparing tfds dataset %r in %s ...", name, folder)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        builder = _get_builder(tfds, name, data_dir)  # what the other process wrote, if it did
+        if is_prepared(tfds, builder):
+            _check_random_access(builder)
+        else:
+            _prepare(tfds, builder, manual_dir)
+    return builder
 
 
 def is_prepared(tfds: Any, builder: Any) -> bool:

@@ -16,11 +16,7 @@ def load_tfds_sentences(name: str, split: str, data_dir: str | None = None, manu
 
     from gan_jax.data import tfds_images
 
-    builder = tfds_images._get_builder(tfds, name, data_dir)
-    if tfds_images.is_prepared(tfds, builder):
-        tfds_images._check_random_access(builder)
-    else:
-        tfds_images._prepare(tfds, builder, manual_dir)
+    builder = tfds_images.ensure_prepared(tfds, name, data_dir, manual_dir)
     features = builder.info.features
     text_keys = [k for k, f in features.items() if isinstance(f, tfds.features.Text)]
     if text_key is None:
