@@ -170,22 +170,20 @@ def ensure_prepared(tfds: Any, name: str, data_dir: str | None, manual_dir: str 
     the lock they raced on tfds' temporary folders and failed.
     """
     builder = _get_builder(tfds, name, data_dir)
-    if is_prepared(tfds, builder):
-        _check_random_access(builder)
-        return builder
-    folder = pathlib.Path(builder.data_dir)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.prepare.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _log.warning("Waiting for another process that is preparing tfds dataset %r in %s ...", name, folder)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        builder = _get_builder(tfds, name, data_dir)  # what the other process wrote, if it did
-        if is_prepared(tfds, builder):
-            _check_random_access(builder)
-        else:
-            _prepare(tfds, builder, manual_dir)
+    if not is_prepared(tfds, builder):
+        folder = pathlib.Path(builder.data_dir)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.parent / f".{folder.name}.prepare.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                _log.warning("Waiting for another process that is preparing tfds dataset %r in %s ...", name, folder)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            builder = _get_builder(tfds, name, data_dir)  # what the other process wrote, if it did
+            if not is_prepared(tfds, builder):
+                _prepare(tfds, builder, manual_dir)  # in array_record: nothing to check
+                return builder
+    _check_random_access(builder)
     return builder
 
 

@@ -219,13 +219,14 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict, num_runs: i
         raise FloatingPointError(f"{arch}: non-finite metrics during the benchmark")
 
     steps_per_s = dispatches * k / elapsed
+    flops_per_s = num_runs * flops_per_step * steps_per_s  # a vmapped step's FLOPs are one run's times num_runs
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None  # before the matmul below
     row = {
         "arch": arch, "batch": batch_size, "steps_per_dispatch": k, "steps": dispatches * k,
         "seconds": round(elapsed, 3), "steps_per_s": round(steps_per_s, 2), "runs": num_runs,
         "samples_per_s": round(steps_per_s * batch_size * num_runs, 1), "g_params": g_params, "d_params": d_params,
         "compile_s": round(compile_sec, 3), "setup_s": round(setup_sec, 3),
-        "flops_per_step": flops_per_step, "gflops_per_s": round(num_runs * flops_per_step * steps_per_s / 1e9, 2),
+        "flops_per_step": flops_per_step, "gflops_per_s": round(flops_per_s / 1e9, 2),
         "matmul_gflops_per_s": round(matmul_flops_per_s() / 1e9, 1),
         "matmul_n": matmul_size(), "state_mb": round(state_mb, 1),
         "peak_host_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -239,9 +240,9 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict, num_runs: i
     if stats and "peak_bytes_in_use" in stats:
         row["device_peak_mb"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
     peak = next((v for name, v in PEAK_FLOPS.items() if name in device.device_kind), None)
-    if peak and flops_per_step:  # a vmapped step's FLOPs are one run's times num_runs
-        row["mfu_f32"] = round(num_runs * flops_per_step * steps_per_s / peak[0], 4)
-        row["mfu"] = round(num_runs * flops_per_step * steps_per_s / peak[1], 4)
+    if peak and flops_per_step:
+        row["mfu_f32"] = round(flops_per_s / peak[0], 4)
+        row["mfu"] = round(flops_per_s / peak[1], 4)
     return row
 
 
