@@ -2,11 +2,11 @@
 sized for a CPU; evaluate with `--metrics stacked_mnist` (modes out of 1000, KL to uniform).
 
 Data: `stacked:mnist`, three MNIST digits as the RGB channels (data.num_train images drawn once with the
-seed), 28x28, as stacked_mnist_dcgan. Networks: mnist_r3gan's (R3GAN's config E narrowed to 32, 32, 16, 8
-channels, one block a stage, 16 channels per group; D pads the 28x28 images with black to 32x32, G's output
-is cropped to 28x28), with 3 channels in and out. The default objective is R3GAN's, RpGAN with R1 and R2 at
-gamma 0.05; Adam 2e-4, beta = (0, 0.99), batch 64, an EMA of G (decay 0.999). `get_sweep` runs the four
-objectives of R3GAN's Table 2 ("GAN" is the non-saturating loss; without R2, reg.r2.weight = 0):
+seed), 28x28, as stacked_mnist_dcgan. Networks, objective, optimizer and the 2,000-step length: mnist_r3gan's
+(R3GAN's config E at two blocks a stage, narrowed to 64, 64, 32, 8 channels; RpGAN with R1 and R2 at gamma 5
+on every 4th D step; Adam beta2 0.9 -> 0.99; an EMA whose half-life grows to 32,000 images), with 3 channels
+in and out. `get_sweep` runs the four objectives of R3GAN's Table 2 ("GAN" is the non-saturating loss;
+without R2, reg.r2.weight = 0):
 
     gan-jax train-classifier --manual_dir /path/to/mnist --out runs/mnist_cnn
     gan-jax sweep --config stacked_mnist_r3gan:data.manual_dir=/path/to/mnist --workdir runs/stacked_r3gan \\
@@ -17,13 +17,15 @@ trains the 12 runs, measures each one's modes and KL on 26,000 samples, and writ
 
 `--mode vmap` trains the seeds of each objective as one vmapped program (the objectives differ in the
 program: the loss, and R2 on or off); on a 2-core CPU it is the slower choice here (three seeds stacked
-made 1.3-1.6 run-steps/s, one run alone 2.5 steps/s: XLA's CPU grouped convolutions under vmap).
+of the earlier one-block networks made 1.3-1.6 run-steps/s, one run alone 2.5 steps/s; three runs of
+mnist_r3gan's two-block networks 0.35 run-steps/s, one alone 1.4: XLA's CPU convolutions whose kernels
+are vmapped become grouped convolutions).
 
 `dcgan_nets` runs the same four objectives on stacked_mnist_dcgan's networks and optimizer instead (the
 DCGAN G with batch norm and D without, Adam 2e-4 with beta1 0.5, fresh noise for G, no EMA): R1 and R2 at
 gamma 10, lazily on every 16th D step (weight 10 / 2 * |grad|^2 scaled by 16, the strength of that recipe's
-R1), 3,000 steps. Here R3GAN's objectives fit the networks, where gamma 0.05 on the narrow config E
-networks collapses; the same sweep with `--config stacked_mnist_r3gan:data.manual_dir=...,dcgan_nets`
+R1), 3,000 steps. Here R3GAN's objectives fit the networks, where gamma 0.05 on the earlier one-block
+32, 32, 16, 8 networks collapsed; the same sweep with `--config stacked_mnist_r3gan:data.manual_dir=...,dcgan_nets`
 gives this table.
 
 Variants: `dcgan_nets`, `runlocal`, and `key=value` overrides of any config key.
@@ -36,7 +38,6 @@ from gan_jax.config import arg_flags, load_module, lock, parse_arg, product, see
 _mnist = load_module(pathlib.Path(__file__).with_name("mnist_r3gan.py"))
 _stacked_dcgan = load_module(pathlib.Path(__file__).with_name("stacked_mnist_dcgan.py"))
 
-GAMMA = 0.05  # on mnist_r3gan's networks, every D step
 # R3GAN's Table 2 rows: (loss, with R2); R1 is on in all four.
 OBJECTIVES = {
     "rpgan_r1_r2": ("rpgan", True),
@@ -62,8 +63,6 @@ def get_config(arg=None):
         c.unlock()
         c.data.source = "stacked:mnist"
         c.data.num_train = 100_000
-        c.num_steps = 20_000
-        c.reg.r1.weight = c.reg.r2.weight = GAMMA
     c.loss = "rpgan"
     parse_arg(c, arg, flags=("dcgan_nets",))
     return lock(c)

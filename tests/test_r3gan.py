@@ -302,7 +302,9 @@ def test_stacked_mnist_r3gan_variants_and_its_table_sweep():
 
     narrow = config_lib.load_config("stacked_mnist_r3gan")
     assert narrow.model.generator == "r3gan" and narrow.loss == "rpgan" and narrow.optim.b1 == 0.0
-    assert (narrow.reg.r1.weight, narrow.reg.r2.weight, narrow.reg.r1.every, narrow.reg.r2.every) == (0.05, 0.05, 1, 1)
+    mnist = config_lib.load_config("mnist_r3gan")  # its networks, objective and optimizer, 3 channels
+    assert narrow.model.to_dict() == mnist.model.to_dict() and narrow.reg.to_dict() == mnist.reg.to_dict()
+    assert narrow.optim.to_dict() == mnist.optim.to_dict() and narrow.num_steps == mnist.num_steps
     dcgan = config_lib.load_config("stacked_mnist_r3gan:dcgan_nets,reg.r1.weight=5")
     stacked = config_lib.load_config("stacked_mnist_dcgan")
     assert dcgan.model.generator == dcgan.model.discriminator == "dcgan" and dcgan.model.to_dict() == stacked.model.to_dict()
@@ -351,3 +353,33 @@ def test_stacked_mnist_r3gan_on_dcgan_networks_trains_with_lazy_r1_and_r2(tmp_pa
     for step in (1, 3):
         assert rows[step]["train/r1"] > 0 and rows[step]["train/r2"] > 0
     assert rows[2]["train/r1"] == rows[1]["train/r1"] and rows[2]["train/r2"] == rows[1]["train/r2"]
+
+
+def test_mnist_r3gan_keeps_r3gans_block_structure_and_its_sweeps_group_as_documented():
+    from gan_jax.tools.sweep import vmap
+    from gan_jax.tools.sweep.spec import expand
+
+    c = config_lib.load_config("mnist_r3gan")
+    widths = [int(w) for w in c.model.r3gan.widths.split(",")]
+    groups = [int(g) for g in c.model.r3gan.cardinality.split(",")]
+    # Two blocks a stage; the 3x3 convs in groups of 16 of their 2 x width channels (one group below 16), as
+    # R3GAN's presets (CIFAR-10: 768 x 2 / 96 = 16).
+    assert c.model.r3gan.blocks == "2" and c.model.r3gan.expansion == 2
+    assert [w * 2 // g for w, g in zip(widths, groups)] == [min(16, w * 2) for w in widths]
+    # Adam's beta2 ramps from 0.9 to 0.99 over the run, as R3GAN's over its 20 Mimg.
+    assert (c.optim.b1, c.optim.b2, c.optim.b2_end, c.schedule.steps) == (0.0, 0.9, 0.99, c.num_steps)
+    assert c.reg.r1.weight == c.reg.r2.weight > 0 and c.reg.r1.every == c.reg.r2.every
+
+    spec = str(config_lib.resolve_config_path("mnist_r3gan"))
+    gammas = expand(spec, "gamma")
+    assert [(r["reg.r1.weight"], r["reg.r2.weight"]) for r in gammas] == [(1.0, 1.0), (5.0, 5.0), (25.0, 25.0)]
+    signatures = {vmap.program_signature(vmap.run_config(spec, r)) for r in gammas}
+    assert len(signatures) == 1  # one vmapped program
+    shapes = expand(spec, "widths")
+    for r in shapes:
+        w = [int(x) for x in r["model.r3gan.widths"].split(",")]
+        groups = [int(g) for g in r["model.r3gan.cardinality"].split(",")]
+        assert [x * 2 // g for x, g in zip(w, groups)] == [min(16, x * 2) for x in w]
+    assert len({vmap.program_signature(vmap.run_config(spec, r)) for r in shapes}) == len(shapes)
+    with pytest.raises(ValueError, match="'gamma' and 'widths'"):
+        expand(spec, "width")
