@@ -22,7 +22,8 @@ fakes on the real batch's labels). Offline, point tfds at the original files: --
     gan-jax evaluate --workdir runs/mnist_r3gan --metrics fid_mnist,labels --classifier DIR
     gan-jax sweep --config mnist_r3gan:data.manual_dir=DIR,num_steps=1000 --sweep_arg gamma --workdir W --mode local
 
-Variants: `cond`, `runlocal`, and `key=value` overrides of any config key.
+Variants: `cond`, `narrow` (the one-block 32, 32, 16, 8 recipe at gamma 0.05 that collapses, kept to
+reproduce docs/results/images.md), `runlocal`, and `key=value` overrides of any config key.
 """
 
 import math
@@ -77,11 +78,28 @@ def get_config(arg=None):
     c.ema.half_life_images = 0.0
     c.ema.half_life_images_end = float(EMA_HALF_LIFE)
     c.eval.num_samples = 64
-    if "cond" in arg_flags(arg):
+    flags = arg_flags(arg)
+    if "narrow" in flags:
+        narrow(c)
+    if "cond" in flags:
         c.model.conditioning = "projection"
         c.model.fake_labels = "real"
-    parse_arg(c, arg, flags=("cond",))
+    parse_arg(c, arg, flags=("cond", "narrow"))
     return lock(c)
+
+
+def narrow(c) -> None:
+    """The recipe of the collapse measurements in docs/results/images.md: one block a stage of 32, 32, 16, 8
+    channels, R1 and R2 at gamma 0.05 on every step, Adam beta2 0.99 throughout, EMA decay 0.999, 20,000 steps."""
+    widths = (32, 32, 16, 8)
+    c.model.r3gan.widths, c.model.r3gan.blocks = ",".join(map(str, widths)), "1"
+    c.model.r3gan.cardinality = cardinality(widths)
+    c.reg.r1.weight = c.reg.r2.weight = 0.05
+    c.reg.r1.every = c.reg.r2.every = 1
+    c.optim.b2, c.optim.b2_end = 0.99, -1.0
+    c.ema.decay, c.ema.half_life_images_end = 0.999, -1.0
+    c.num_steps = 20_000
+    c.log_every_steps, c.eval_every_steps, c.ckpt_every_steps, c.keep_checkpoints = 500, 5_000, 5_000, 5
 
 
 def get_sweep(arg=None):

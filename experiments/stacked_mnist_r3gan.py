@@ -28,7 +28,7 @@ R1), 3,000 steps. Here R3GAN's objectives fit the networks, where gamma 0.05 on 
 32, 32, 16, 8 networks collapsed; the same sweep with `--config stacked_mnist_r3gan:data.manual_dir=...,dcgan_nets`
 gives this table.
 
-Variants: `dcgan_nets`, `runlocal`, and `key=value` overrides of any config key.
+Variants: `dcgan_nets`, `narrow` (mnist_r3gan's), `runlocal`, and `key=value` overrides of any config key.
 """
 
 import pathlib
@@ -59,12 +59,12 @@ def get_config(arg=None):
         c.eval_every_steps = c.ckpt_every_steps = 1_000
         c.keep_checkpoints = 3
     else:
-        c = _mnist.get_config()
+        c = _mnist.get_config("narrow" if "narrow" in arg_flags(arg) else None)
         c.unlock()
         c.data.source = "stacked:mnist"
         c.data.num_train = 100_000
     c.loss = "rpgan"
-    parse_arg(c, arg, flags=("dcgan_nets",))
+    parse_arg(c, arg, flags=("dcgan_nets", "narrow"))
     return lock(c)
 
 

@@ -383,3 +383,10 @@ def test_mnist_r3gan_keeps_r3gans_block_structure_and_its_sweeps_group_as_docume
     assert len({vmap.program_signature(vmap.run_config(spec, r)) for r in shapes}) == len(shapes)
     with pytest.raises(ValueError, match="'gamma' and 'widths'"):
         expand(spec, "width")
+    for name in ("mnist_r3gan:narrow", "stacked_mnist_r3gan:narrow"):  # the recipe of the collapse measurements
+        old = config_lib.load_config(name)
+        r = old.model.r3gan
+        assert (r.widths, r.blocks, r.cardinality) == ("32,32,16,8", "1", "4,4,2,1")
+        assert (old.reg.r1.weight, old.reg.r2.weight, old.reg.r1.every) == (0.05, 0.05, 1)
+        assert (old.optim.b2, old.optim.b2_end) == (0.99, -1)
+        assert (old.ema.decay, old.num_steps) == (0.999, 20_000)
