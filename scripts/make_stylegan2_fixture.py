@@ -4,16 +4,17 @@ reference PyTorch code (NVlabs/stylegan2-ada-pytorch), with its outputs for fixe
     python scripts/make_stylegan2_fixture.py --reference PATH/TO/stylegan2-ada-pytorch
     python scripts/make_stylegan2_fixture.py --compare   # our largest differences from the fixture
 
-Needs torch and numpy beside gan_jax (not a test dependency). For each small configuration it
-initialises our generator and discriminator (gan_jax/models/stylegan2.py), gives every zero-initialised
-parameter (biases, noise strengths) and the w average random values so that none is a no-op, copies
-them into the reference's Generator and Discriminator (raw weights: both apply the equalized-lr gains
-at run time; HWIO kernels become OIHW, [in, out] matrices [out, in]), and runs the reference on the
-CPU in float32 (`force_fp32`, its plain-PyTorch paths) in evaluation mode: G with noise_mode='const'
-on the copied noise maps and truncation toward the copied w_avg, D on one fixed batch (the minibatch
-stddev depends on the whole batch), R1 (the squared gradient norm of D's logits' sum at the real
-images, per sample, as the reference's loss computes it) and w_avg after one training-mode mapping
-forward. The fixture holds our parameters, the inputs and those outputs; tests/test_stylegan2.py
+Needs torch and numpy beside gan_jax (not a test dependency). For each small configuration it initialises
+our generator and discriminator (gan_jax/models/stylegan2.py), gives every zero-initialised parameter
+(biases, noise strengths) and the w average random values so that none is a no-op, copies them into the
+reference's Generator and Discriminator (raw weights: both apply the equalized-lr gains at run time; HWIO
+kernels become OIHW, [in, out] matrices [out, in]), and runs the reference on the CPU in float32
+(`force_fp32`, its plain-PyTorch paths) in evaluation mode: G with noise_mode='const' on the copied noise
+maps and truncation toward the copied w_avg, D on one fixed batch (the minibatch stddev depends on the
+whole batch), R1 (the squared gradient norm of D's logits' sum at the real images, per sample, as the
+reference's loss computes it), the path lengths (the gradient of the images times fixed noise with
+respect to the ws, as its path-length regularizer measures them) and w_avg after one training-mode
+mapping forward. The fixture holds our parameters, the inputs and those outputs; tests/test_stylegan2.py
 holds our networks to them.
 """
 
@@ -137,6 +138,7 @@ def run_config(name: str, cfg: dict, seed: int, networks) -> dict:
     dv = d.init(jax.random.key(seed + 1), jnp.asarray(x), train=False, **yk)
     g_flat = perturb(flatten(jax.tree.map(np.asarray, dict(gv))), rng)
     d_flat = perturb(flatten(jax.tree.map(np.asarray, dict(dv))), rng)
+    pl_noise = (rng.standard_normal((BATCH, r, r, ch)) / np.sqrt(r * r)).astype(np.float32)
 
     fp16 = dict(num_fp16_res=2)  # as in `cifar`'s networks; force_fp32 computes those blocks in float32
     G = networks.Generator(z_dim=cfg["z_dim"], c_dim=k, w_dim=cfg["w_dim"], img_resolution=r, img_channels=ch,
@@ -162,13 +164,21 @@ def run_config(name: str, cfg: dict, seed: int, networks) -> dict:
     logits = D(xt, ct, force_fp32=True)
     (grad,) = torch.autograd.grad(logits.sum(), xt)
     r1 = grad.square().sum(dim=[1, 2, 3])
+    # Path lengths: the gradient of sum(img * pl_noise) with respect to the (untruncated) ws.
+    with torch.no_grad():
+        ws = G.mapping(zt, ct)
+    ws.requires_grad_(True)
+    img_pl = G.synthesis(ws, noise_mode="const", force_fp32=True)
+    (ws_grad,) = torch.autograd.grad((img_pl * torch.from_numpy(pl_noise.transpose(0, 3, 1, 2))).sum(), ws)
+    pl_lengths = ws_grad.square().sum(dim=2).mean(dim=1).sqrt()
     G.mapping.train()  # one training-mode forward moves w_avg toward the batch's mean w
     with torch.no_grad():
         G.mapping(zt, ct)
 
     out = {f"{name}/config": np.array(json.dumps(cfg)), f"{name}/z": z, f"{name}/y": y, f"{name}/x": x,
            f"{name}/img": img.numpy().transpose(0, 2, 3, 1), f"{name}/logits": logits.detach().numpy()[:, 0],
-           f"{name}/r1": r1.numpy(), f"{name}/w_avg_after": G.mapping.w_avg.numpy()}
+           f"{name}/r1": r1.numpy(), f"{name}/pl_noise": pl_noise, f"{name}/pl_lengths": pl_lengths.numpy(),
+           f"{name}/w_avg_after": G.mapping.w_avg.numpy()}
     for prefix, flat in (("g", g_flat), ("d", d_flat)):
         for path, value in flat.items():
             out[f"{name}/{prefix}/" + "/".join(path)] = value
@@ -179,7 +189,7 @@ def run_config(name: str, cfg: dict, seed: int, networks) -> dict:
 
 def compare(path: Path) -> None:
     """Prints the largest differences between our networks (float32) and the reference's outputs in `path`."""
-    from gan_jax.models.stylegan2 import BUFFERS
+    from gan_jax.models.stylegan2 import BUFFERS, path_lengths
 
     f = np.load(path)
     for name in CONFIGS:
@@ -197,6 +207,7 @@ def compare(path: Path) -> None:
         critic = lambda x: d.apply(dv, x, train=False, **labels)  # noqa: E731
         ours = {"img": g.apply(gv, z, train=False, **labels), "logits": critic(x),
                 "r1": jnp.sum(jnp.square(jax.grad(lambda x: critic(x).sum())(x)), axis=(1, 2, 3)),
+                "pl_lengths": path_lengths(g, gv, z, y, jnp.asarray(f[f"{name}/pl_noise"])),
                 "w_avg_after": g.apply(gv, z, train=True, mutable=[BUFFERS], **labels)[1][BUFFERS]["mapping"]["w_avg"]}
         for key, value in ours.items():
             ref = f[f"{name}/{key}"]

@@ -76,8 +76,9 @@ FIXTURE_CONFIGS = ("cond_resnet", "uncond_orig")
 
 @pytest.mark.parametrize("name", FIXTURE_CONFIGS)
 def test_networks_equal_the_reference_code(name):
-    """G (const noise, truncation), D (one fixed batch), R1 at real images, and the w_avg update equal
-    what NVlabs/stylegan2-ada-pytorch computes from the same parameters (float32, its CPU paths)."""
+    """G (const noise, truncation), D (one fixed batch), R1 at real images, the path lengths and the w_avg
+    update equal what NVlabs/stylegan2-ada-pytorch computes from the same parameters (float32, its CPU
+    paths)."""
     f = np.load(FIXTURE)
     _, g, d, gv, dv, labels = _fixture_networks(f, name)
     z, x = jnp.asarray(f[f"{name}/z"]), jnp.asarray(f[f"{name}/x"])
@@ -92,6 +93,9 @@ def test_networks_equal_the_reference_code(name):
     np.testing.assert_allclose(logits, f[f"{name}/logits"], rtol=1e-4, atol=1e-4 * np.abs(f[f"{name}/logits"]).max())
     r1 = jnp.sum(jnp.square(jax.grad(lambda x: critic(x).sum())(x)), axis=(1, 2, 3))
     np.testing.assert_allclose(r1, f[f"{name}/r1"], rtol=1e-4, atol=1e-4 * np.abs(f[f"{name}/r1"]).max())
+
+    lengths = sg2.path_lengths(g, gv, z, labels.get("y"), jnp.asarray(f[f"{name}/pl_noise"]))
+    np.testing.assert_allclose(lengths, f[f"{name}/pl_lengths"], rtol=1e-4)
 
     _, updated = g.apply(gv, z, train=True, mutable=[sg2.BUFFERS], **labels)
     np.testing.assert_allclose(updated[sg2.BUFFERS]["mapping"]["w_avg"], f[f"{name}/w_avg_after"], rtol=1e-5,

@@ -319,21 +319,42 @@ class StyleGAN2Generator(nn.Module):
     truncation_cutoff: int = 0
     w_avg_beta: float = 0.995
 
-    @nn.compact
+    def setup(self):
+        self.mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.num_classes, num_ws(self.resolution),
+                                      w_avg_beta=self.w_avg_beta)
+        self.synthesis = SynthesisNetwork(self.resolution, self.output_shape[-1], self.channel_base,
+                                          self.channel_max, self.conv_clamp, self.noise_mode)
+
     def __call__(self, z: jax.Array, y: jax.Array | None = None, train: bool = True,
                  truncation_psi: float | None = None) -> jax.Array:
+        return self.synthesize(self.map(z, y, train, truncation_psi))
+
+    def map(self, z: jax.Array, y: jax.Array | None = None, train: bool = True,
+            truncation_psi: float | None = None) -> jax.Array:
+        """ws [B, num_ws, w_dim]; truncated (`truncation_psi`, the module's unless given) only when sampling."""
+        psi = self.truncation_psi if truncation_psi is None else truncation_psi
+        return self.mapping(z, y, train=train, truncation_psi=1.0 if train else psi,
+                            truncation_cutoff=self.truncation_cutoff)
+
+    def synthesize(self, ws: jax.Array) -> jax.Array:
+        """ws -> images of the output shape (cropped from the network's side when smaller)."""
         h_out, w_out, _ = self.output_shape
         _network_side(h_out, w_out, self.resolution, "generator")
-        psi = self.truncation_psi if truncation_psi is None else truncation_psi
-        ws = MappingNetwork(self.w_dim, self.mapping_layers, self.num_classes, num_ws(self.resolution),
-                            w_avg_beta=self.w_avg_beta, name="mapping")(
-            z, y, train=train, truncation_psi=1.0 if train else psi, truncation_cutoff=self.truncation_cutoff)
-        img = SynthesisNetwork(self.resolution, self.output_shape[-1], self.channel_base, self.channel_max,
-                               self.conv_clamp, self.noise_mode, name="synthesis")(ws)
+        img = self.synthesis(ws)
         if h_out != self.resolution:
             top = (self.resolution - h_out) // 2
             img = img[:, top:top + h_out, top:top + h_out]
         return img
+
+
+def path_lengths(g: StyleGAN2Generator, variables, z: jax.Array, y: jax.Array | None, noise: jax.Array,
+                 rngs=None) -> jax.Array:
+    """[B]: the path length of each sample, sqrt(mean over ws of |J_w^T noise|^2), J the synthesis network's
+    Jacobian at its ws and `noise` images N(0, 1) / sqrt(H * W) (the path-length regularizer's lengths)."""
+    ws = g.apply(variables, z, y, train=False, truncation_psi=1.0, method="map")
+    _, pullback = jax.vjp(lambda ws: g.apply(variables, ws, method="synthesize", rngs=rngs), ws)
+    (grad,) = pullback(noise.astype(jnp.float32))
+    return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grad), axis=2), axis=1))
 
 
 class SynthesisNetwork(nn.Module):
