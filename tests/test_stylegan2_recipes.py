@@ -1,5 +1,7 @@
-"""The StyleGAN2 recipes: `cifar10_stylegan2_ada` is StyleGAN2-ADA's `cifar` configuration."""
+"""The StyleGAN2 recipes: `cifar10_stylegan2_ada` is StyleGAN2-ADA's `cifar` configuration, and both
+recipes train from their `runlocal` variant."""
 
+import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
@@ -19,3 +21,23 @@ def test_cifar_recipe_is_the_reference_cifar_configuration():
     assert c.num_steps * c.batch_size >= 100_000_000
     assert config_lib.load_config("cifar10_stylegan2_ada:uncond").model.conditioning == "none"
 
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("_mocked_download")
+@pytest.mark.parametrize("name", ["cifar10_stylegan2_ada", "mnist_stylegan2"])
+def test_recipes_run_their_runlocal_variant_on_mock_data(tmp_path, name):
+    import tensorflow_datasets as tfds
+
+    from gan_jax.loop.trainer import train_and_evaluate
+
+    config = config_lib.load_config(f"{name}:runlocal")
+    config.unlock()
+    config.num_steps = 2
+    config.log_every_steps = config.eval_every_steps = config.ckpt_every_steps = 2
+    config.reg.r1.every = 2  # the lazy R1 falls on one of the two steps
+    config.lock()
+    with tfds.testing.mock_data(num_examples=32, policy=tfds.testing.MockPolicy.USE_CODE):
+        summary = train_and_evaluate(config, tmp_path, progress=False)
+    assert summary["step"] == 2
+    for key in ("train/d_loss", "train/g_loss", "train/r1"):
+        assert np.isfinite(summary["metrics"][key]), key
