@@ -22,12 +22,13 @@ def _cast(tree, dtype):
     return jax.tree.map(lambda v: v.astype(dtype) if jnp.issubdtype(v.dtype, jnp.floating) else v, tree)
 
 
-def apply_model(model: nn.Module, params, model_state: dict, x, train: bool, y=None, dtype=None):
+def apply_model(model: nn.Module, params, model_state: dict, x, train: bool, y=None, dtype=None, rngs=None):
     """Applies a module; returns (output, updated non-parameter variables).
 
     `y` (class labels) is passed to conditional models. With `dtype` (bfloat16) the module
     computes in that dtype from a cast of the float32 parameters, and returns float32. With a
-    "spectral_params" collection, every kernel is spectrally normalised first.
+    "spectral_params" collection, every kernel is spectrally normalised first. `rngs` (name -> key)
+    reach modules that draw randomness (StyleGAN2's per-pixel noise takes "noise").
     """
     vectors = model_state.get(SPECTRAL_PARAMS)
     flax_state = {k: v for k, v in model_state.items() if k != SPECTRAL_PARAMS}
@@ -39,10 +40,10 @@ def apply_model(model: nn.Module, params, model_state: dict, x, train: bool, y=N
     kwargs = {} if y is None else {"y": y}
     variables = {"params": params, **flax_state}
     if train and flax_state:
-        out, updates = model.apply(variables, x, train=True, mutable=list(flax_state), **kwargs)
+        out, updates = model.apply(variables, x, train=True, mutable=list(flax_state), rngs=rngs, **kwargs)
         new_state = {**flax_state, **updates}
     else:
-        out, new_state = model.apply(variables, x, train=train, **kwargs), dict(flax_state)
+        out, new_state = model.apply(variables, x, train=train, rngs=rngs, **kwargs), dict(flax_state)
     if vectors is not None:
         new_state[SPECTRAL_PARAMS] = vectors
     if dtype is not None:

@@ -318,7 +318,8 @@ class TrainStep:
             y = real_labels
         elif self.conditional:
             y = self._per_sample(stream(key, "labels"), lambda k, n: jax.random.randint(k, (n,), 0, self.num_classes))
-        fake, model_state = apply_model(self.g_model, params, model_state, z, True, y, self.dtype)
+        fake, model_state = apply_model(self.g_model, params, model_state, z, True, y, self.dtype,
+                                        rngs={"noise": stream(key, "noise")})
         return fake, model_state, z, y
 
     def _discriminate(self, params, model_state, x, y):
