@@ -248,3 +248,27 @@ def test_acgan_conditioning_is_refused():
     c.model = _model_config("acgan")
     with pytest.raises(ConfigError, match="projection"):
         validate(c)
+
+
+# --- recipes ---
+
+
+def test_cifar10_recipe_builds_studiogans_networks_and_its_variants():
+    c = config_lib.load_config("cifar10_biggan")
+    config_lib.validate(c, 1)
+    assert _abstract_counts(c.model, (32, 32, 3), 10) == (9_416_196, 2_415_170)
+    assert (c.n_critic, c.batch_size, c.loss, c.optim.b1, c.optim.b2, c.ema.decay) == (5, 64, "hinge", 0.5, 0.999,
+                                                                                        0.9999)
+    both = config_lib.load_config("cifar10_biggan:diffaug,lecam")
+    assert both.augment.diffaug.policy == "color,translation,cutout"
+    assert (both.reg.lecam.weight, both.reg.lecam.decay, both.reg.lecam.start) == (0.3, 0.99, 5_000)
+    uncond = config_lib.load_config("cifar10_biggan:uncond")
+    assert _abstract_counts(uncond.model, (32, 32, 3), 0) == (8_825_092, 2_413_250)
+
+
+def test_mnist_recipe_is_conditional_on_32x32_digits():
+    c = config_lib.load_config("mnist_biggan")
+    config_lib.validate(c, 1)
+    assert c.data.resolution == 32 and c.model.conditioning == "projection"
+    g_count, d_count = _abstract_counts(c.model, (32, 32, 1), 10)
+    assert 0 < g_count < 1_000_000 and 0 < d_count < 200_000

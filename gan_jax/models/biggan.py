@@ -224,7 +224,6 @@ class BigGANDiscriminator(nn.Module):
     conv_dim: int = 96
     attention: int = 16
     num_classes: int = 0
-    axis_name: str | None = None  # unused: D has no batch norm
 
     @nn.compact
     def __call__(self, x, y=None, train: bool = True):
@@ -294,7 +293,7 @@ def build_generator(m, shape, axis_name, num_classes):
 def build_discriminator(m, shape, axis_name, num_classes):
     check_shape(m, shape[0])
     b = m.biggan
-    return BigGANDiscriminator(b.d_conv_dim, b.d_attention, num_classes, axis_name)
+    return BigGANDiscriminator(b.d_conv_dim, b.d_attention, num_classes)  # no batch norm: no axis to average over
 
 
 register_generator("biggan", build_generator, config={"biggan": CONFIG}, conditional=True, validate=validate)
