@@ -45,8 +45,8 @@ def load_reference(src: pathlib.Path):
     misc = types.ModuleType("utils.misc")
     misc.dummy_context_mgr = contextlib.nullcontext
     sys.modules["utils.misc"] = misc
-    import utils.ops as ops  # noqa: E402  (the reference's)
-    from models import big_resnet  # noqa: E402
+    from utils import ops  # the reference's
+    from models import big_resnet
     return ops, big_resnet
 
 
