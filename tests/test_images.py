@@ -255,9 +255,12 @@ def test_tfds_source_resizes_on_read():
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("_mocked_download")
-@pytest.mark.parametrize("name", ["cifar10_dcgan", "cifar10_sngan", "cifar10_sngan_cond"])
+@pytest.mark.parametrize("name", ["cifar10_dcgan", "cifar10_sngan", "cifar10_sngan_cond", "cifar10_biggan",
+                                  "cifar10_biggan:diffaug,lecam"])
 def test_cifar_configs_run_their_runlocal_variant_on_mock_data(tmp_path, name):
-    config = config_lib.load_config(str(ROOT / "experiments" / f"{name}.py") + ":runlocal")
+    stem, _, variant = name.partition(":")
+    arg = ",".join(filter(None, (variant, "runlocal")))
+    config = config_lib.load_config(str(ROOT / "experiments" / f"{stem}.py") + ":" + arg)
     config.unlock()
     config.num_steps = 2  # two steps are enough to show the config builds, trains and evaluates
     config.steps_per_dispatch = 1
@@ -267,7 +270,7 @@ def test_cifar_configs_run_their_runlocal_variant_on_mock_data(tmp_path, name):
         summary = train_and_evaluate(config, tmp_path, progress=False)
     assert summary["step"] == 2 and np.isfinite(summary["metrics"]["train/d_loss"])
     grid = np.asarray(Image.open(tmp_path / "samples" / "step_00000002.png"))
-    rows = 10 if name.endswith("cond") else 8  # one row per class for the conditional model
+    rows = 10 if config.model.conditioning != "none" else 8  # one row per class for the conditional models
     assert grid.shape == (rows * 34 + 2, 8 * 34 + 2, 3)
     assert (tmp_path / "samples" / "interpolation_00000002.png").exists()
 

@@ -248,7 +248,7 @@ class TrainStep:
             def generate(z, y=None):
                 return apply_model(self.g_model, params, g.model_state, z, True, y, self.dtype)[0]
 
-            g_loss, (metrics, new_terms) = self._g_loss(fake, y_fake, z, generate, terms_state, *context)
+            g_loss, (metrics, new_terms) = self._g_loss(fake, y_fake, z, generate, params, terms_state, *context)
             return g_loss, (model_state, metrics, new_terms)
 
         if reused is None:
@@ -257,19 +257,20 @@ class TrainStep:
         else:  # chain rule through the kept pullback: no second G forward pass
             fake, y_fake, z, pullback, g_model_state = reused
             (g_loss, (metrics, terms_state)), fake_grad = jax.value_and_grad(self._g_loss, has_aux=True)(
-                fake, y_fake, z, None, terms_state, *context)
+                fake, y_fake, z, None, None, terms_state, *context)
             (grads,) = pullback(fake_grad)
         grads = self._pmean(grads)
         g = _update(g, grads, self.g_tx, g_model_state)
         return g, {"g_loss": g_loss, "g_grad_norm": optax.tree.norm(grads), **metrics}, terms_state
 
-    def _g_loss(self, fake, y_fake, z, generate, terms_state, d, real_logits, hparams, g_key, step):
+    def _g_loss(self, fake, y_fake, z, generate, params, terms_state, d, real_logits, hparams, g_key, step):
         """G's adversarial loss of D on `fake` plus G's active terms; aux: (metrics, terms' state)."""
         fake_in = self._augment(stream(g_key, "augment", "fake"), fake, hparams, terms_state)
         fake_logits, fake_cls, _ = self._discriminate(d.params, d.model_state, fake_in, y_fake)
         total = self.loss.g(real_logits, fake_logits, self.mean)
         fields = dict(fake=fake, fake_labels=y_fake, fake_input=fake_in, fake_logits=fake_logits,
-                      fake_class_logits=fake_cls, real_logits=real_logits, z=z, generate=generate, mean=self.mean,
+                      fake_class_logits=fake_cls, real_logits=real_logits, z=z, generate=generate, params=params,
+                      mean=self.mean,
                       per_sample=self._per_sample, step=step)
         metrics = {}
         for term in self.g_terms:

@@ -92,8 +92,9 @@ class DContext:
 class GContext:
     """What a generator-side term sees of the G update.
 
-    `generate(z, y)` is G with the update's (differentiated) parameters; None under
-    `g_noise="reuse"`, where the update back-propagates through the critic update's forward pass.
+    `generate(z, y)` is G with the update's (differentiated) parameters, and `params` those
+    parameters (for terms on G's weights); both None under `g_noise="reuse"`, where the update
+    back-propagates through the critic update's forward pass.
     """
 
     fake: jax.Array
@@ -104,6 +105,7 @@ class GContext:
     real_logits: jax.Array | None  # D's logits on the real batch when the loss needs them
     z: jax.Array
     generate: Callable[[jax.Array, jax.Array | None], jax.Array] | None
+    params: Any
     mean: Mean
     per_sample: Callable[[jax.Array, Callable[[jax.Array, int], jax.Array]], jax.Array]
     settings: Any
