@@ -118,7 +118,7 @@ def test_gpu_suite_runs_tiny_on_cpu(tmp_path):
 
     out = tmp_path / "gpu.json"
     proc = subprocess.run([sys.executable, "-m", "gan_jax", "benchmark", "--suite", "gpu", "--tiny", "--json", str(out)],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(out.read_text())
     labels = [r["label"] for r in record["rows"]]

@@ -43,9 +43,13 @@ ARCHS = {
     # R3GAN's CIFAR-10 preset step as trained (experiments/cifar10_r3gan.py: class-conditional, batch 512,
     # RpGAN + R1 + R2, ADA); sized for an accelerator.
     "r3gan_cifar": ("cifar10_r3gan.py", {}, (32, 32, 3)),
+    # StyleGAN2-ADA's `cifar` configuration (class-conditional, batch 64, lazy R1, ADA) and StudioGAN's CIFAR-10
+    # BigGAN (class-conditional, batch 64, 5 D updates a step) as trained; sized for an accelerator.
+    "stylegan2_cifar": ("cifar10_stylegan2_ada.py", {}, (32, 32, 3)),
+    "biggan_cifar": ("cifar10_biggan.py", {}, (32, 32, 3)),
 }
 # Class counts of the arches whose experiment is class-conditional: their random batches get random labels.
-ARCH_CLASSES = {"r3gan_cifar": 10}
+ARCH_CLASSES = {"r3gan_cifar": 10, "stylegan2_cifar": 10, "biggan_cifar": 10}
 # `--arch all`: the architectures, the ones the PyTorch reference implements.
 TORCH_ARCHS = ("seed_mlp", "dcgan_mnist", "toy_pacgan")
 
@@ -402,6 +406,10 @@ SUITES = {
         ("dcgan_mnist", "dcgan_mnist", {}, 1),
         ("dcgan_mnist_vmap16", "dcgan_mnist", {}, 16),  # 16 runs in one program, as `gan-jax sweep --mode vmap`
         ("sngan_cifar", "sngan_cifar", {}, 1),
+        ("stylegan2_cifar_f32", "stylegan2_cifar", {}, 1),
+        ("stylegan2_cifar_bf16", "stylegan2_cifar", {"model.dtype": "bfloat16"}, 1),
+        ("biggan_cifar_f32", "biggan_cifar", {}, 1),
+        ("biggan_cifar_bf16", "biggan_cifar", {"model.dtype": "bfloat16"}, 1),
     ],
 }
 # --tiny: the same programs at CPU size (the suite's test), 2 runs for the vmapped row.
@@ -410,6 +418,9 @@ TINY = {
                     "batch_size": 4},
     "sngan_cifar": {"batch_size": 4, "n_critic": 1, "model.g_width": 8, "model.d_width": 8},
     "dcgan_mnist": {"batch_size": 4},
+    "stylegan2_cifar": {"batch_size": 4, "model.stylegan2.channel_base": 256, "model.stylegan2.channel_max": 16,
+                        "model.stylegan2.mbstd_group": 4},
+    "biggan_cifar": {"batch_size": 4, "n_critic": 1, "model.biggan.g_conv_dim": 8, "model.biggan.d_conv_dim": 8},
 }
 SUITE_SECONDS, TINY_SECONDS = 15.0, 0.5
 
@@ -486,8 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--suite", choices=sorted(SUITES), default=None,
-                        help="instead: the named suite of measurements (gpu: R3GAN's CIFAR-10 step in float32 and "
-                             "bfloat16, DCGAN, SNGAN, 16 vmapped DCGAN runs against one), one JSON and a "
+                        help="instead: the named suite of measurements (gpu: the CIFAR-10 steps of R3GAN, "
+                             "StyleGAN2-ADA and BigGAN in float32 and bfloat16, DCGAN, SNGAN, 16 vmapped DCGAN runs "
+                             "against one), one JSON and a "
                              "markdown table")
     parser.add_argument("--tiny", action="store_true",
                         help="with --suite: shrunken networks and batches, about a minute on a CPU (a test)")
