@@ -205,7 +205,8 @@ def measure(arch: str, seconds: float, warmup: int, overrides: dict, num_runs: i
     setup_sec = time.perf_counter() - compile_start
 
     start = time.perf_counter()
-    compiled = {id(program_at(i)): program_at(i).compile(state, batch) for i in range(period)}
+    runners = {id(program_at(i)): program_at(i) for i in range(period)}  # a lazy term's programs, each once
+    compiled = {key: runner.compile(state, batch) for key, runner in runners.items()}
     compile_sec = time.perf_counter() - start
     flops_per_step = step_flops(step_fn, *one_run)
     state_mb = sum(v.nbytes for v in jax.tree.leaves(state)) / 2**20
