@@ -126,6 +126,7 @@ def test_preparing_says_one_thing_and_tfds_nothing(tmp_path, capfd, caplog):
     """No tfds banner on stdout, no progress bars, no warning about the folder being filled: only
     gan_jax's own two lines (what is prepared where, and how long it took)."""
     caplog.set_level(logging.INFO)
+    before = logging.getLogger("absl").level  # whatever an earlier test in this process left
     load_tfds_arrays("gan_jax_tiny_images", "train", data_dir=str(tmp_path / "tfds"))
     out, err = capfd.readouterr()
     logged = [r.getMessage() for r in caplog.records]
@@ -133,7 +134,7 @@ def test_preparing_says_one_thing_and_tfds_nothing(tmp_path, capfd, caplog):
     assert not [m for m in logged if "Variant folder" in m]
     assert [m for m in logged if m.startswith("Preparing tfds dataset 'gan_jax_tiny_images' into ")]
     assert [m for m in logged if m.startswith("Prepared tfds dataset 'gan_jax_tiny_images' in")]
-    assert logging.getLogger("absl").level == logging.NOTSET  # restored
+    assert logging.getLogger("absl").level == before  # restored
 
 
 def test_concurrent_prepare_prepares_once_and_both_read_it(tmp_path):
