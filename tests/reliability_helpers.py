@@ -85,24 +85,48 @@ def compilation_cache(path):
         cc.reset_cache()
 
 
-def template(cfg):
+def template(cfg, shape=(2,)):
+    """A state to restore into, for data of one example's `shape`."""
     from gan_jax.core import optim
     from gan_jax.core.state import create_state
     from gan_jax.models import build_models
 
-    g, d = build_models(cfg.model, (2,))
-    return create_state(cfg, g, d, (2,), optim.make_optimizer(cfg, cfg.optim.g_lr),
+    g, d = build_models(cfg.model, shape)
+    return create_state(cfg, g, d, shape, optim.make_optimizer(cfg, cfg.optim.g_lr),
                         optim.make_optimizer(cfg, cfg.optim.d_lr, cfg.n_critic))
 
 
-def restore(workdir, cfg, step=None):
+def restore(workdir, cfg, step=None, shape=(2,)):
     """(state, meta) of a checkpoint (the latest by default), on the host."""
     ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints", 10)
     try:
-        state, meta = ckpt.restore(ckpt.latest_step() if step is None else step, template(cfg))
+        state, meta = ckpt.restore(ckpt.latest_step() if step is None else step, template(cfg, shape))
     finally:
         ckpt.close()
     return jax.device_get(state), meta
+
+
+def digits_npz(path: pathlib.Path) -> str:
+    """1,000 of scikit-learn's bundled digits at MNIST's 28 x 28, as a local image file."""
+    from gan_jax.data.images import load_digits
+
+    digits, labels = load_digits(28)
+    np.savez(path, x=digits[:1000], label=labels[:1000])
+    return str(path)
+
+
+def abstract_param_counts(model_config, shape, classes):
+    """(G, D) parameter counts of the networks `model_config` builds, from shapes alone (nothing allocated)."""
+    import jax.numpy as jnp
+
+    from gan_jax.core.state import count_params
+    from gan_jax.models import build_models
+
+    g, d = build_models(model_config, shape, num_classes=classes)
+    y = {"y": jnp.zeros((2,), jnp.int32)} if classes else {}
+    gv = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((2, model_config.latent_dim)), train=False, **y))
+    dv = jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.zeros((2,) + tuple(shape)), train=False, **y))
+    return count_params(gv["params"]), count_params(dv["params"])
 
 
 def assert_states_equal(a, b):

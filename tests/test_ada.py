@@ -5,13 +5,13 @@ against their formulas, cutout's area, and the adaptive controller by hand, unde
 Each test compiles one program (`run`): on CPU, compiling the random draws dominates a test's time."""
 
 import math
-import pathlib
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+import reliability_helpers as rh
 from scipy import ndimage
 
 from gan_jax import config as config_lib
@@ -485,13 +485,6 @@ def test_images_only_and_square_for_rotate90():
 # ----------------------------------------------------------------------------- end to end
 
 
-def _digits_npz(path: pathlib.Path) -> str:
-    """1,000 of scikit-learn's bundled digits at MNIST's 28 x 28, as a local image file."""
-    from gan_jax.data.images import load_digits
-
-    digits, labels = load_digits(28)
-    np.savez(path, x=digits[:1000], label=labels[:1000])
-    return str(path)
 
 
 def _run_config(npz: str, num_steps: int):
@@ -509,31 +502,19 @@ def _run_config(npz: str, num_steps: int):
     return c
 
 
-def _final_state(workdir, config):
-    from gan_jax.core import optim
-    from gan_jax.core.state import create_state
-    from gan_jax.loop.checkpoint import Checkpointer
-    from gan_jax.models import build_models
-
-    g, d = build_models(config.model, (28, 28, 1))
-    like = create_state(config, g, d, (28, 28, 1), optim.make_optimizer(config, config.optim.g_lr),
-                        optim.make_optimizer(config, config.optim.d_lr, config.n_critic))
-    ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints", 5)
-    state, _ = ckpt.restore(ckpt.latest_step(), like)
-    ckpt.close()
-    return jax.device_get(state)
 
 
 @pytest.mark.slow
 def test_adaptive_p_rises_when_d_overfits_and_resumes_exactly(tmp_path):
     from gan_jax.loop.trainer import train_and_evaluate
 
-    npz = _digits_npz(tmp_path / "digits.npz")
+    npz = rh.digits_npz(tmp_path / "digits.npz")
     straight = _run_config(npz, 32)
     train_and_evaluate(straight, tmp_path / "straight", progress=False)
     train_and_evaluate(_run_config(npz, 16), tmp_path / "resumed", progress=False)
     train_and_evaluate(straight, tmp_path / "resumed", progress=False, allow_config_change=("num_steps",))
-    a, b = _final_state(tmp_path / "straight", straight), _final_state(tmp_path / "resumed", straight)
+    a = rh.restore(tmp_path / "straight", straight, shape=(28, 28, 1))[0]
+    b = rh.restore(tmp_path / "resumed", straight, shape=(28, 28, 1))[0]
     p = float(a.terms["augment"]["ada"]["p"])
     # D's sign on reals stays above 0.6: every one of the 32 / 4 adjustments raises p by 50 * 4 / 10,000.
     assert p > 0.1 and abs(p - (0.1 + 8 * 0.02)) < 1e-5, p

@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reliability_helpers as rh
 
 from gan_jax import config as config_lib
-from gan_jax.core.state import count_params
 from gan_jax.errors import ConfigError
 from gan_jax.models import build_models, validate
 from gan_jax.models.biggan import (
@@ -34,12 +34,6 @@ def _model_config(conditioning="projection", latent=80, **biggan):
     return m
 
 
-def _abstract_counts(m, shape, classes):
-    g, d = build_models(m, shape, num_classes=classes)
-    y = {"y": jnp.zeros((2,), jnp.int32)} if classes else {}
-    gv = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((2, m.latent_dim)), train=False, **y))
-    dv = jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.zeros((2,) + shape), train=False, **y))
-    return count_params(gv["params"]), count_params(dv["params"])
 
 
 # StudioGAN at commit 947b35e, configs/CIFAR10/BigGAN.yaml with its config defaults (g_conv_dim =
@@ -50,7 +44,7 @@ def _abstract_counts(m, shape, classes):
     ("none", 0, (8_825_092, 2_413_250)),
 ])
 def test_cifar10_counts_equal_studiogan(conditioning, classes, expected):
-    assert _abstract_counts(_model_config(conditioning), (32, 32, 3), classes) == expected
+    assert rh.abstract_param_counts(_model_config(conditioning), (32, 32, 3), classes) == expected
 
 
 def _unflatten(fixture, prefix):
@@ -219,7 +213,7 @@ def test_unconditional_generator_runs_and_is_in_range():
 def test_larger_layouts_build(side, latent):
     m = _model_config("projection", latent=latent, g_conv_dim=8, d_conv_dim=8, g_attention=side // 2,
                       d_attention=side // 2)
-    counts = _abstract_counts(m, (side, side, 3), 10)
+    counts = rh.abstract_param_counts(m, (side, side, 3), 10)
     assert all(c > 0 for c in counts)
 
 
@@ -256,19 +250,19 @@ def test_acgan_conditioning_is_refused():
 def test_cifar10_recipe_builds_studiogans_networks_and_its_variants():
     c = config_lib.load_config("cifar10_biggan")
     config_lib.validate(c, 1)
-    assert _abstract_counts(c.model, (32, 32, 3), 10) == (9_416_196, 2_415_170)
+    assert rh.abstract_param_counts(c.model, (32, 32, 3), 10) == (9_416_196, 2_415_170)
     assert (c.n_critic, c.batch_size, c.loss, c.optim.b1, c.optim.b2, c.ema.decay) == (5, 64, "hinge", 0.5, 0.999,
                                                                                         0.9999)
     both = config_lib.load_config("cifar10_biggan:diffaug,lecam")
     assert both.augment.diffaug.policy == "color,translation,cutout"
     assert (both.reg.lecam.weight, both.reg.lecam.decay, both.reg.lecam.start) == (0.3, 0.99, 5_000)
     uncond = config_lib.load_config("cifar10_biggan:uncond")
-    assert _abstract_counts(uncond.model, (32, 32, 3), 0) == (8_825_092, 2_413_250)
+    assert rh.abstract_param_counts(uncond.model, (32, 32, 3), 0) == (8_825_092, 2_413_250)
 
 
 def test_mnist_recipe_is_conditional_on_32x32_digits():
     c = config_lib.load_config("mnist_biggan")
     config_lib.validate(c, 1)
     assert c.data.resolution == 32 and c.model.conditioning == "projection"
-    g_count, d_count = _abstract_counts(c.model, (32, 32, 1), 10)
+    g_count, d_count = rh.abstract_param_counts(c.model, (32, 32, 1), 10)
     assert 0 < g_count < 1_000_000 and 0 < d_count < 200_000

@@ -2,13 +2,13 @@
 hand computations, their config checks, and an exact resume with LeCam's averages in the state."""
 
 import json
-import pathlib
 import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reliability_helpers as rh
 
 from gan_jax import config as config_lib
 from gan_jax.errors import ConfigError
@@ -110,12 +110,6 @@ def test_config_checks_name_the_key(key, value, match):
 # ----------------------------------------------------------------------------- end to end
 
 
-def _digits_npz(path: pathlib.Path) -> str:
-    from gan_jax.data.images import load_digits
-
-    digits, labels = load_digits(28)
-    np.savez(path, x=digits[:1000], label=labels[:1000])
-    return str(path)
 
 
 def _run_config(npz: str, num_steps: int):
@@ -135,32 +129,20 @@ def _run_config(npz: str, num_steps: int):
     return c
 
 
-def _final_state(workdir, config):
-    from gan_jax.core import optim
-    from gan_jax.core.state import create_state
-    from gan_jax.loop.checkpoint import Checkpointer
-    from gan_jax.models import build_models
-
-    g, d = build_models(config.model, (28, 28, 1))
-    like = create_state(config, g, d, (28, 28, 1), optim.make_optimizer(config, config.optim.g_lr),
-                        optim.make_optimizer(config, config.optim.d_lr, config.n_critic))
-    ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints", 5)
-    state, _ = ckpt.restore(ckpt.latest_step(), like)
-    ckpt.close()
-    return jax.device_get(state)
 
 
 @pytest.mark.slow
 def test_lecam_averages_are_checkpointed_and_a_resume_is_exact(tmp_path):
     from gan_jax.loop.trainer import train_and_evaluate
 
-    npz = _digits_npz(tmp_path / "digits.npz")
+    npz = rh.digits_npz(tmp_path / "digits.npz")
     straight = _run_config(npz, 16)
     train_and_evaluate(straight, tmp_path / "straight", progress=False)
     train_and_evaluate(_run_config(npz, 8), tmp_path / "resumed", progress=False)
-    half = _final_state(tmp_path / "resumed", _run_config(npz, 8))
+    half = rh.restore(tmp_path / "resumed", _run_config(npz, 8), shape=(28, 28, 1))[0]
     train_and_evaluate(straight, tmp_path / "resumed", progress=False, allow_config_change=("num_steps",))
-    a, b = _final_state(tmp_path / "straight", straight), _final_state(tmp_path / "resumed", straight)
+    a = rh.restore(tmp_path / "straight", straight, shape=(28, 28, 1))[0]
+    b = rh.restore(tmp_path / "resumed", straight, shape=(28, 28, 1))[0]
     ema = a.terms["reg"]["lecam"]
     assert set(ema) == {"real", "fake"} and float(ema["real"]) != 0.0 and float(ema["fake"]) != 0.0
     # the averages were saved mid-run and moved on after the resume

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reliability_helpers as rh
 
 from gan_jax import config as config_lib
 from gan_jax.core.state import count_params
@@ -73,12 +74,6 @@ def _model_config(widths, cardinality, blocks="2", conditioning="none", latent=6
     return m
 
 
-def _abstract_counts(m, shape, classes):
-    g, d = build_models(m, shape, num_classes=classes)
-    y = {"y": jnp.zeros((2,), jnp.int32)} if classes else {}
-    gv = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((2, m.latent_dim)), train=False, **y))
-    dv = jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.zeros((2,) + shape), train=False, **y))
-    return count_params(gv["params"]), count_params(dv["params"])
 
 
 def test_reference_counts_are_the_published_ones():
@@ -89,12 +84,12 @@ def test_reference_counts_are_the_published_ones():
 
 def test_cifar10_conditional_preset_matches_r3gan_count():
     m = _model_config("768,768,768,768", "96", "2", conditioning="projection")
-    assert _abstract_counts(m, (32, 32, 3), 10) == (CIFAR_G, CIFAR_D)
+    assert rh.abstract_param_counts(m, (32, 32, 3), 10) == (CIFAR_G, CIFAR_D)
 
 
 def test_ffhq256_preset_matches_r3gan_count():
     m = _model_config("768,768,768,768,384,192,96", "96,96,96,96,48,24,12", "2", bf16_stages=4)
-    assert _abstract_counts(m, (256, 256, 3), 0) == (FFHQ_G, FFHQ_D)
+    assert rh.abstract_param_counts(m, (256, 256, 3), 0) == (FFHQ_G, FFHQ_D)
 
 
 def test_block_parameters_and_grouped_kernel():
