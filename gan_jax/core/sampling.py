@@ -42,22 +42,39 @@ def _generate(g_model: nn.Module, params, model_state, z, bfloat16: bool = False
     return apply_model(g_model, params, model_state, z, False, y, jnp.bfloat16 if bfloat16 else None)[0]
 
 
+def truncated_latent(key: jax.Array, num: int, model_config, threshold: float) -> jax.Array:
+    """BigGAN's truncation trick: N(0, I) latents with every entry redrawn until |z| <= `threshold`,
+    that is the normal truncated to [-threshold, threshold] (the prior is "normal" only)."""
+    if model_config.latent_dist != "normal":
+        raise ValueError(f"truncation redraws Gaussian latents; this generator's prior is "
+                         f"{model_config.latent_dist!r} (model.latent_dist), so there is nothing to truncate.")
+    if not threshold > 0:
+        raise ValueError(f"the truncation threshold must be > 0, got {threshold}.")
+    return jax.random.truncated_normal(key, -threshold, threshold, (num, model_config.latent_dim))
+
+
+def requested_labels(num: int, num_classes: int) -> np.ndarray:
+    """The classes evaluation asks a conditional generator for: class i % K for sample i."""
+    if num_classes < 1:
+        raise ValueError("A class-conditional generator needs labels or num_classes.")
+    return np.arange(num) % num_classes
+
+
 def generate(g_model: nn.Module, state: GANState, num: int, model_config, use_ema: bool = True,
              key: jax.Array | None = None, labels: np.ndarray | None = None, z: jax.Array | None = None,
-             num_classes: int = 0, batch: int = 1000) -> np.ndarray:
+             num_classes: int = 0, batch: int = 1000, truncation: float | None = None) -> np.ndarray:
     """`num` samples from the (EMA) generator in inference mode, on fixed noise unless `key` is given.
 
     Conditional generators get `labels`, or labels cycling over `num_classes` (class i % K for
-    sample i). `z` replaces the drawn noise. Samples are made `batch` at a time.
+    sample i). `z` replaces the drawn noise; `truncation` draws it from the normal truncated to
+    [-truncation, truncation]. Samples are made `batch` at a time.
     """
     key = eval_key(state) if key is None else key
-    z = sample_latent(key, num, model_config) if z is None else z
+    if z is None:
+        z = (sample_latent(key, num, model_config) if truncation is None
+             else truncated_latent(key, num, model_config, truncation))
     if is_conditional(model_config):
-        if labels is None:
-            if num_classes < 1:
-                raise ValueError("A class-conditional generator needs labels or num_classes.")
-            labels = np.arange(num) % num_classes
-        labels = jnp.asarray(labels, jnp.int32)
+        labels = jnp.asarray(requested_labels(num, num_classes) if labels is None else labels, jnp.int32)
     else:
         labels = None
     params = generator_params(state, use_ema)

@@ -78,6 +78,7 @@ class MetricInputs:
     extractor: Any = None  # Inception FeatureExtractor
     classifier: Any = None  # MNISTClassifier
     cache_dir: Any = None  # reference features' cache (default: reference.cache_root())
+    labels: np.ndarray | None = None  # a conditional generator's requested class of each sample
     _cache: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def once(self, key: str, make: Callable[[], Any]) -> Any:

@@ -245,6 +245,25 @@ def _labels(inputs):
     return [{"metric": f"labels/{k}", "value": v} for k, v in result.items()]
 
 
+def _check_class_share(inputs):
+    if inputs.labels is None:
+        raise MetricError("class_share scores a class-conditional generator (the share of samples in the class "
+                          "they were drawn for); this run is unconditional: use --metrics labels for its class "
+                          "balance.")
+
+
+@register_metric("class_share", kinds=("image",), needs=("classifier",), check=_check_class_share,
+                 protocol="a class-conditional G's N samples, classes requested in turn: the share the MNIST CNN "
+                          "assigns to the requested class, overall and in the worst class")
+def _class_share(inputs):
+    _check_class_share(inputs)
+    _mnist_like(inputs, "class_share")
+    hit = inputs.classifier.predict(inputs.samples) == np.asarray(inputs.labels)
+    per_class = [float(np.mean(hit[inputs.labels == c])) for c in np.unique(inputs.labels)]
+    return [{"metric": "class_share", "value": float(np.mean(hit))},
+            {"metric": "class_share/worst_class", "value": min(per_class)}]
+
+
 @register_metric("stacked_mnist", kinds=("image",), needs=("classifier",),
                  protocol="Stacked MNIST: the CNN labels each channel; modes hit of 1000 and KL(p || uniform) over N "
                           "samples (26,000 in PacGAN's protocol)")

@@ -6,7 +6,7 @@ evaluation entry points over the registry (`metrics.base`).
     {"metric": "fid", "value": 12.3, "protocol": {"num_samples": 10000, "num_real": 10000,
      "split": "test", "dataset": "mnist", "network": "...", "resizer": "..."}}
 
-The classifier metrics (fid_mnist, labels, stacked_mnist) register in `metrics.classifier`, the 2-D
+The classifier metrics (fid_mnist, labels, class_share, stacked_mnist) register in `metrics.classifier`, the 2-D
 mixtures' mode metrics in `metrics.modes`.
 """
 

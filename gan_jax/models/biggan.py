@@ -26,6 +26,9 @@ Batch norm: eps 1e-4, momentum 0.1 (PyTorch's convention; 0.9 here). Weights are
 orthogonally, biases at zero. `model.latent_dim` must be a multiple of the blocks + 1 (32x32:
 3 blocks, 80 = 4 x 20 in the reference). Widths (`model.biggan.g_conv_dim`, `d_conv_dim`) are the
 reference's base channels: at 32x32 G runs 4 x g_conv_dim channels, D 2 x d_conv_dim.
+
+28x28 (MNIST at its own size, not in the reference) is the 32x32 layout with G starting from a 7x7
+map and one up-sampling block fewer (7 -> 14 -> 28, z in 3 chunks); D is the 32x32 one (28 -> 14 -> 7).
 """
 
 from __future__ import annotations
@@ -56,18 +59,24 @@ CONFIG = {
 # Per resolution: G's block (input, output) channels and D's (output channels, down-samples), as
 # multiples of the base channels; the input of D's block i is the output of block i - 1.
 G_LAYOUT = {
+    28: ((4, 4), (4, 4)),
     32: ((4, 4), (4, 4), (4, 4)),
     64: ((16, 8), (8, 4), (4, 2), (2, 1)),
     128: ((16, 16), (16, 8), (8, 4), (4, 2), (2, 1)),
     256: ((16, 16), (16, 8), (8, 8), (8, 4), (4, 2), (2, 1)),
 }
 D_LAYOUT = {
+    28: ((2, True), (2, True), (2, False), (2, False)),
     32: ((2, True), (2, True), (2, False), (2, False)),
     64: ((1, True), (2, True), (4, True), (8, True), (16, False)),
     128: ((1, True), (2, True), (4, True), (8, True), (16, True), (16, False)),
     256: ((1, True), (2, True), (4, True), (8, True), (8, True), (16, True), (16, False)),
 }
-BOTTOM = 4  # G's first map is 4x4
+BOTTOM = {28: 7}  # the side of G's first map: 4x4 except 7x7 for 28x28 (two blocks to MNIST's size)
+
+
+def _bottom(side: int) -> int:
+    return BOTTOM.get(side, 4)
 
 
 def _upsample(x: jax.Array) -> jax.Array:
@@ -192,10 +201,10 @@ class BigGANGenerator(nn.Module):
             conds = [jnp.concatenate([shared.astype(z.dtype), zi], axis=-1) for zi in chunks[1:]]
         else:
             conds = chunks[1:]
-        c0 = layout[0][0] * self.conv_dim
-        h = SNDense(c0 * BOTTOM * BOTTOM, kernel_init=ortho, name="linear0")(chunks[0], train)
+        c0, bottom = layout[0][0] * self.conv_dim, _bottom(side)
+        h = SNDense(c0 * bottom * bottom, kernel_init=ortho, name="linear0")(chunks[0], train)
         # the reference lays this vector out channel-major ([C, 4, 4])
-        h = h.reshape(z.shape[0], c0, BOTTOM, BOTTOM).transpose(0, 2, 3, 1)
+        h = h.reshape(z.shape[0], c0, bottom, bottom).transpose(0, 2, 3, 1)
         for i, (_, out_mult) in enumerate(layout):
             h = GBlock(out_mult * self.conv_dim, self.axis_name, name=f"block{i}")(h, conds[i], train)
             if h.shape[1] == self.attention:
@@ -269,7 +278,7 @@ def check_shape(m, side: int) -> None:
         raise ConfigError(f"model.latent_dim={m.latent_dim}: the {side}x{side} BigGAN generator splits z into "
                           f"{blocks + 1} equal chunks (one for its input, one per block); use a multiple of "
                           f"{blocks + 1}, e.g. {20 * (blocks + 1)}.")
-    g_channels = {BOTTOM * 2 ** (i + 1): out * b.g_conv_dim for i, (_, out) in enumerate(G_LAYOUT[side])}
+    g_channels = {_bottom(side) * 2 ** (i + 1): out * b.g_conv_dim for i, (_, out) in enumerate(G_LAYOUT[side])}
     d_channels, s = {}, side
     for mult, down in D_LAYOUT[side]:
         s = s // 2 if down else s

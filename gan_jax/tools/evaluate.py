@@ -131,16 +131,20 @@ def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint
         from gan_jax.metrics.classifier import MNISTClassifier
 
         classifier = MNISTClassifier.load(classifier_dir)
+    labels = (sampling.requested_labels(num_samples, num_classes) if sampling.is_conditional(config.model)
+              else None)
     suite.check(metrics, suite.MetricInputs(np.zeros((0, *real.shape[1:]), np.float32), extractor=extractor,
-                                            classifier=classifier))
+                                            classifier=classifier, labels=labels))
 
     records = []
     for step in steps:
         state, _ = checkpointer.restore(step, like)
         start = time.perf_counter()
-        samples = sampling.generate(g_model, state, num_samples, config.model, use_ema, num_classes=num_classes)
+        samples = sampling.generate(g_model, state, num_samples, config.model, use_ema, labels=labels,
+                                    num_classes=num_classes)
         step_records = suite.compute(metrics, suite.MetricInputs(samples, real, num_real, dataset, split,
-                                                                 config.data.source, extractor, classifier))
+                                                                 config.data.source, extractor, classifier,
+                                                                 labels=labels))
         generator = "ema" if (use_ema and state.g_ema is not None) else "raw"
         for record in step_records:
             record.update(step=step, generator=generator, seconds=round(time.perf_counter() - start, 1))

@@ -33,8 +33,9 @@ class Modality:
         return None
 
     def write_samples(self, blueprint, state, config, num: int, out: pathlib.Path, fmt: str, use_ema: bool,
-                      key) -> pathlib.Path:
-        """`gan-jax sample`: `num` samples written under `out`; returns the file or folder."""
+                      key, truncation: float | None = None) -> pathlib.Path:
+        """`gan-jax sample`: `num` samples written under `out` (latents truncated at `truncation` when
+        given); returns the file or folder."""
         raise NotImplementedError
 
     def report(self, config, metrics: dict[str, float]) -> list[str]:

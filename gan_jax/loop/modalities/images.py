@@ -32,9 +32,9 @@ class Images(Modality):
         grid = self._grids(blueprint, config, state)["grid"]
         return np.repeat(grid, 3, axis=-1) if grid.shape[-1] == 1 else grid
 
-    def write_samples(self, blueprint, state, config, num, out, fmt, use_ema, key):
+    def write_samples(self, blueprint, state, config, num, out, fmt, use_ema, key, truncation=None):
         samples = generate(blueprint.g_model, state, num, config.model, use_ema, key=key,
-                           num_classes=blueprint.num_classes)
+                           num_classes=blueprint.num_classes, truncation=truncation)
         labels = np.arange(num) % blueprint.num_classes if is_conditional(config.model) else None
         pixels = np.clip(np.rint((samples + 1.0) * 127.5), 0, 255).astype(np.uint8)
         if fmt == "npz":

@@ -30,8 +30,8 @@ class Points(Modality):
         samples = generate(blueprint.g_model, state, config.eval.num_samples, config.model, config.eval.use_ema)
         return pictures.points_frame(samples, synthetic.mixture(blueprint.spec.source.split(":", 1)[1])[0])
 
-    def write_samples(self, blueprint, state, config, num, out, fmt, use_ema, key):
-        samples = generate(blueprint.g_model, state, num, config.model, use_ema, key=key)
+    def write_samples(self, blueprint, state, config, num, out, fmt, use_ema, key, truncation=None):
+        samples = generate(blueprint.g_model, state, num, config.model, use_ema, key=key, truncation=truncation)
         path = out.with_suffix(".npz")
         np.savez(path, x=samples)
         return path

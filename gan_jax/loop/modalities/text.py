@@ -20,7 +20,10 @@ class Text(Modality):
         metrics = evaluation.evaluate_text(blueprint.g_model, state, blueprint.spec, config, workdir, step, writer)
         return {f"eval/{k}": v for k, v in metrics.items()}
 
-    def write_samples(self, blueprint, state, config, num, out, fmt, use_ema, key):
+    def write_samples(self, blueprint, state, config, num, out, fmt, use_ema, key, truncation=None):
+        if truncation is not None:
+            raise ValueError("--truncation applies to image and 2-D generators; text samples are drawn at "
+                             "text.sample_temperature (gan-jax evaluate --temperatures sweeps it).")
         if key is not None:
             state = state.replace(rng=key)
         ids = sampling.sample_ids(blueprint.g_model, state, num, config, use_ema)
