@@ -121,6 +121,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict()
     c.eval.num_samples = 2500
     c.eval.use_ema = True  # evaluate the EMA generator when there is one
+    # BigGAN's standing statistics: before `gan-jax evaluate` / `sample`, a batch-norm generator's statistics
+    # become the average over this many train-mode forwards of eval.standing_batch samples (0: off)
+    c.eval.standing_statistics = 0
+    c.eval.standing_batch = 64
 
     c.text = ml_collections.ConfigDict()
     c.text.g_objective = "adversarial"  # adversarial (through D; Gumbel-softmax for text) | reinforce | mle
@@ -375,6 +379,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     for key in ("weight_decay", "momentum", "grad_clip"):
         _require(config.optim[key] >= 0, f"optim.{key}", f"must be >= 0, got {config.optim[key]}.")
     _require(config.optim.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0.")
+    for key in ("standing_statistics", "standing_batch"):
+        value = config.eval[key]
+        _require(isinstance(value, int) and not isinstance(value, bool) and value >= (key == "standing_batch"),
+                 f"eval.{key}", f"must be an integer >= {int(key == 'standing_batch')}, got {value!r}.")
     _require(0 <= config.ema.decay < 1, "ema.decay", f"must be in [0, 1) (0 disables EMA), got {config.ema.decay}.")
     _require(config.ema.half_life_images >= 0, "ema.half_life_images", "must be >= 0 (0: use ema.decay).")
     half_life = config.ema.half_life_images > 0 or config.ema.half_life_images_end > 0

@@ -103,8 +103,66 @@ def test_a_conditional_run_is_sampled_and_scored_by_requested_class(tmp_path, mo
     fixed = sampling.generate(plan.g_model, state, 30, config.model, labels=labels)  # the eval noise, by label
     got = {r["metric"]: r["value"] for r in records}
     assert got["class_share"] == pytest.approx(np.mean(_ByMean().predict(fixed) == labels))
+    standing = evaluate_checkpoints.evaluate_workdir(workdir, ["class_share"], num_samples=30, log=lambda s: None,
+                                                     standing_statistics=2)
+    assert standing[0]["protocol"]["standing_statistics"] == "2 x 64"
+    assert cli.main(["sample", "--workdir", str(workdir), "--num", "4", "--standing_statistics", "1"]) == 0
     code = cli.main(["sample", "--workdir", str(workdir), "--num", "4", "--truncation", "0.5", "--format", "npz"])
     assert code == 0 and (workdir / "samples" / f"sample_{step:08d}_trunc0p5.npz").exists()
     with pytest.raises(SystemExit) as stop:
         cli.main(["sample", "--workdir", str(workdir), "--truncation", "0"])
     assert stop.value.code == 2 and "--truncation must be > 0" in capsys.readouterr().err
+
+
+class _TwoNorms(__import__("flax").linen.Module):
+    """z -> BN(momentum 0.9)(z W) -> BN(momentum 0.5)(relu(.) + 1): two batch norms of different momenta."""
+
+    @__import__("flax").linen.compact
+    def __call__(self, z, train=True):
+        import flax.linen as nn
+
+        h = nn.Dense(3, kernel_init=nn.initializers.constant(0.5))(z)
+        h = nn.BatchNorm(use_running_average=not train, momentum=0.9, name="first")(h)
+        return nn.BatchNorm(use_running_average=not train, momentum=0.5, name="second")(nn.relu(h) + 1.0)
+
+
+def test_standing_statistics_average_the_batch_statistics_whatever_the_momentum():
+    import jax
+    import jax.numpy as jnp
+
+    from gan_jax.core.state import GANState, TrainState
+
+    model, cfg = _TwoNorms(), config_lib.default_config().model
+    cfg.latent_dim = 4
+    variables = model.init(jax.random.key(0), jnp.zeros((2, 4)), train=False)
+    state = GANState(step=0, rng=jax.random.key(1), g=TrainState(variables["params"], None,
+                                                                    {"batch_stats": variables["batch_stats"]}),
+                     d=None, g_ema=None, hparams={}, terms={})
+    key = jax.random.key(5)
+    out = sampling.standing_statistics(model, state, cfg, 0, passes=3, batch=16, key=key)
+    # numpy: the same latents through the same layers, each batch normalised by its own statistics.
+    means1, vars1, means2, vars2 = [], [], [], []
+    for i in range(3):
+        z = np.asarray(sampling.sample_latent(jax.random.split(jax.random.fold_in(key, i))[0], 16, cfg), np.float64)
+        h = z @ np.full((4, 3), 0.5)
+        means1.append(h.mean(0)), vars1.append(h.var(0))
+        h2 = np.maximum((h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5), 0) + 1.0
+        means2.append(h2.mean(0)), vars2.append(h2.var(0))
+    got = out.g.model_state["batch_stats"]
+    np.testing.assert_allclose(got["first"]["mean"], np.mean(means1, 0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got["first"]["var"], np.mean(vars1, 0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got["second"]["mean"], np.mean(means2, 0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got["second"]["var"], np.mean(vars2, 0), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="no batch norm"):
+        sampling.standing_statistics(model, state.replace(g=state.g.replace(model_state={})), cfg, 0, 1, 2)
+
+
+def test_standing_statistics_keys_are_checked():
+    c = config_lib.load_config("mnist_biggan")
+    c.unlock()
+    c.eval.standing_statistics = -1
+    with pytest.raises(config_lib.ConfigError, match="eval.standing_statistics"):
+        config_lib.validate(c, 1)
+    c.eval.standing_statistics, c.eval.standing_batch = 2, 0
+    with pytest.raises(config_lib.ConfigError, match="eval.standing_batch"):
+        config_lib.validate(c, 1)

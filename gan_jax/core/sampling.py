@@ -87,6 +87,55 @@ def generate(g_model: nn.Module, state: GANState, num: int, model_config, use_em
 
 
 @functools.partial(jax.jit, static_argnums=0)
+def _train_mode_stats(g_model: nn.Module, params, model_state, z, y=None):
+    return apply_model(g_model, params, model_state, z, True, y)[1]["batch_stats"]
+
+
+def standing_statistics(g_model: nn.Module, state: GANState, model_config, num_classes: int, passes: int,
+                        batch: int, use_ema: bool = True, key: jax.Array | None = None) -> GANState:
+    """The state with its generator's batch-norm statistics recomputed for the parameters that sample
+    (the EMA's when `use_ema`): BigGAN's "standing statistics", the plain average of the batch means and
+    (biased) variances over `passes` train-mode forwards of `batch` fresh latents (and uniform labels).
+
+    Each forward starts from zero statistics, so a layer returns (1 - m) x its batch statistic; one more
+    forward from ones on the first batch gives m + (1 - m) x the same statistic, hence m, whatever the
+    layer's momentum.
+    """
+    if "batch_stats" not in state.g.model_state:
+        raise ValueError("standing statistics recompute a generator's batch-norm statistics; this generator "
+                         "has no batch norm.")
+    if passes < 1 or batch < 1:
+        raise ValueError(f"standing statistics need >= 1 forward of >= 1 sample, got {passes} x {batch}.")
+    key = eval_key(state, "standing") if key is None else key
+    params = generator_params(state, use_ema)
+    stats = state.g.model_state["batch_stats"]
+    zeros = jax.tree.map(jnp.zeros_like, stats)
+    ones = jax.tree.map(jnp.ones_like, stats)
+    total, first = None, None
+    for i in range(passes):
+        z_key, y_key = jax.random.split(jax.random.fold_in(key, i))
+        z = sample_latent(z_key, batch, model_config)
+        y = jax.random.randint(y_key, (batch,), 0, num_classes) if is_conditional(model_config) else None
+        scaled = _train_mode_stats(g_model, params, {**state.g.model_state, "batch_stats": zeros}, z, y)
+        total = scaled if total is None else jax.tree.map(jnp.add, total, scaled)
+        if i == 0:
+            first = (scaled, _train_mode_stats(g_model, params, {**state.g.model_state, "batch_stats": ones}, z, y))
+    momentum = jax.tree.map(jnp.subtract, first[1], first[0])
+    averaged = jax.tree.map(lambda t, m: t / passes / (1.0 - m), total, momentum)
+    return state.replace(g=state.g.replace(model_state={**state.g.model_state, "batch_stats": averaged}))
+
+
+def for_sampling(g_model: nn.Module, state: GANState, config, num_classes: int, use_ema: bool = True,
+                 passes: int | None = None) -> GANState:
+    """The state to sample from: with standing statistics when `passes` (default eval.standing_statistics) > 0."""
+    passes = config.eval.get("standing_statistics", 0) if passes is None else passes
+    if not passes:
+        return state
+    return standing_statistics(g_model, state, config.model, num_classes, passes,
+                               config.eval.get("standing_batch", 64), use_ema)
+
+
+@functools.partial(jax.jit, static_argnums=0)
 def _sample_ids(g_model: nn.Module, params, model_state, z, temperature):
     return g_model.apply({"params": params, **model_state}, z, temperature, method="sample_ids")
 

@@ -104,10 +104,13 @@ def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint
                      num_samples: int = 10_000, split: str = "test", num_real: int | None = None,
                      data_dir: str | None = None, manual_dir: str | None = None,
                      inception_weights: str | None = None, classifier_dir: str | None = None,
-                     use_ema: bool = True, log=print, real: str | None = None) -> list[dict[str, Any]]:
+                     use_ema: bool = True, log=print, real: str | None = None,
+                     standing_statistics: int | None = None) -> list[dict[str, Any]]:
     """Evaluates the selected checkpoints of `workdir`; appends to and returns the eval.jsonl records.
 
     `real`: a `.npz`, an image folder or `digits` to compare with instead of the dataset's `split`.
+    `standing_statistics`: forwards for a batch-norm generator's standing statistics (default
+    eval.standing_statistics; 0: the trained running statistics).
     """
     workdir = pathlib.Path(workdir)
     config = rundir.read_config(workdir)
@@ -140,14 +143,18 @@ def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint
     for step in steps:
         state, _ = checkpointer.restore(step, like)
         start = time.perf_counter()
+        state = sampling.for_sampling(g_model, state, config, num_classes, use_ema, standing_statistics)
         samples = sampling.generate(g_model, state, num_samples, config.model, use_ema, labels=labels,
                                     num_classes=num_classes)
         step_records = suite.compute(metrics, suite.MetricInputs(samples, real, num_real, dataset, split,
                                                                  config.data.source, extractor, classifier,
                                                                  labels=labels))
         generator = "ema" if (use_ema and state.g_ema is not None) else "raw"
+        passes = config.eval.get("standing_statistics", 0) if standing_statistics is None else standing_statistics
         for record in step_records:
             record.update(step=step, generator=generator, seconds=round(time.perf_counter() - start, 1))
+            if passes:
+                record["protocol"]["standing_statistics"] = f"{passes} x {config.eval.get('standing_batch', 64)}"
         records += step_records
         with open(workdir / "eval.jsonl", "a") as f:
             for record in step_records:
@@ -219,6 +226,9 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
     parser.add_argument("--inception_weights", default=None, help="Inception weights file (see gan_jax/metrics/inception.py)")
     parser.add_argument("--classifier", default=None, help="trained MNIST classifier folder (gan-jax train-classifier)")
     parser.add_argument("--no_ema", action="store_true", help="evaluate the raw generator, not its EMA")
+    parser.add_argument("--standing_statistics", type=int, default=None, metavar="N",
+                        help="batch-norm generators: recompute the statistics over N train-mode forwards first "
+                             "(BigGAN's standing statistics; default eval.standing_statistics, 0: off)")
     if "--list_metrics" in argv:
         print(suite.describe())
         return 0
@@ -246,9 +256,12 @@ def main(argv: list[str], prog: str = "gan-jax evaluate") -> int:
         num_samples = 10_000 if args.num_samples is None else args.num_samples
         if num_samples < 2:
             raise EvaluationError("--num_samples must be at least 2.")
+        if args.standing_statistics is not None and args.standing_statistics < 0:
+            raise EvaluationError("--standing_statistics must be >= 0 (forwards; 0: off).")
         records = evaluate_workdir(args.workdir, metrics, args.checkpoint, num_samples, args.split,
                                    args.num_real, args.data_dir, args.manual_dir, args.inception_weights,
-                                   args.classifier, use_ema=not args.no_ema, real=args.real)
+                                   args.classifier, use_ema=not args.no_ema, real=args.real,
+                                   standing_statistics=args.standing_statistics)
     except (EvaluationError, rundir.RunDirError, suite.MetricError, InceptionWeightsError, FileNotFoundError,
             DatasetUnavailableError, DatasetFormatError, DataError) as e:
         print(f"{prog}: {e}", file=sys.stderr)

@@ -41,8 +41,10 @@ class SampleError(GanJaxError, ValueError):
     """A workdir or request that cannot be sampled, with the reason and the fix."""
 
 
-def load_run(workdir: pathlib.Path, checkpoint: str = "latest"):
-    """(config, blueprint, restored state, step) of a run directory."""
+def load_run(workdir: pathlib.Path, checkpoint: str = "latest", use_ema: bool = True,
+             standing_statistics: int | None = None):
+    """(config, blueprint, restored state, step) of a run directory; the state with standing statistics
+    for the generator that samples (`use_ema`) when `standing_statistics` (default eval.standing_statistics) > 0."""
     config = rundir.read_config(workdir)
     _, spec = get_dataset(config.data, min(config.batch_size, 1), config.seed)
     plan = blueprint.make_blueprint(config, spec, check=False)
@@ -55,6 +57,7 @@ def load_run(workdir: pathlib.Path, checkpoint: str = "latest"):
         raise SampleError(f"no checkpoint at step {step}; available: {', '.join(map(str, steps))}.")
     state, _ = checkpointer.restore(step, like)
     checkpointer.close()
+    state = sampling.for_sampling(plan.g_model, state, config, plan.num_classes, use_ema, standing_statistics)
     return config, plan, state, step
 
 
@@ -65,9 +68,9 @@ def _suffix(raw: bool, truncation: float | None) -> str:
 
 def write_samples(workdir: pathlib.Path, num: int, out: pathlib.Path | None = None, fmt: str = "png",
                   checkpoint: str = "latest", use_ema: bool = True, seed: int | None = None,
-                  truncation: float | None = None) -> pathlib.Path:
+                  truncation: float | None = None, standing_statistics: int | None = None) -> pathlib.Path:
     """Writes `num` samples of the run; returns the file or folder written."""
-    config, plan, state, step = load_run(workdir, checkpoint)
+    config, plan, state, step = load_run(workdir, checkpoint, use_ema, standing_statistics)
     key = None if seed is None else jax.random.key(seed)
     raw = not use_ema and state.g_ema is not None  # the online G of a run that keeps an EMA: its own name
     out = out or workdir / "samples" / f"sample_{step:08d}{_suffix(raw, truncation)}"
@@ -109,11 +112,12 @@ def _save_rows(path: pathlib.Path, samples: np.ndarray, rows: np.ndarray, row_la
 
 def write_by_class(workdir: pathlib.Path, num: int, per_class: int = 10, out: pathlib.Path | None = None,
                    checkpoint: str = "latest", use_ema: bool = True, seed: int | None = None,
-                   classifier_dir: str | None = None, truncation: float | None = None) -> tuple[pathlib.Path, str]:
+                   classifier_dir: str | None = None, truncation: float | None = None,
+                   standing_statistics: int | None = None) -> tuple[pathlib.Path, str]:
     """The grid with a row per class (see the module docstring); returns (PNG path, summary)."""
     from gan_jax.metrics import classifier as classifier_lib
 
-    config, plan, state, step = load_run(workdir, checkpoint)
+    config, plan, state, step = load_run(workdir, checkpoint, use_ema, standing_statistics)
     spec, g_model = plan.spec, plan.g_model
     key = None if seed is None else jax.random.key(seed)
     raw = not use_ema and state.g_ema is not None
@@ -164,11 +168,16 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sample") -> int:
     parser.add_argument("--per_class", type=int, default=10, help="--by_class: samples shown per class")
     parser.add_argument("--truncation", type=float, default=None,
                         help="draw latents from the normal truncated to [-T, T] (BigGAN's truncation trick)")
+    parser.add_argument("--standing_statistics", type=int, default=None, metavar="N",
+                        help="batch-norm generators: recompute the statistics over N train-mode forwards first "
+                             "(BigGAN's standing statistics; default eval.standing_statistics, 0: off)")
     parser.add_argument("--classifier", default=None,
                         help="--by_class: MNIST classifier folder (default: gan-jax train-classifier's)")
     args = parser.parse_args(argv)
     if args.num < 1:
         parser.error("--num must be >= 1")
+    if args.standing_statistics is not None and args.standing_statistics < 0:
+        parser.error("--standing_statistics must be >= 0 (forwards; 0: off)")
     if args.truncation is not None and not args.truncation > 0:
         parser.error("--truncation must be > 0 (the latents are drawn from [-T, T])")
     try:
@@ -177,12 +186,14 @@ def main(argv: list[str] | None = None, prog: str = "gan-jax sample") -> int:
                 parser.error("--per_class must be >= 1")
             path, summary = write_by_class(pathlib.Path(args.workdir), args.num, args.per_class,
                                            pathlib.Path(args.out) if args.out else None, args.checkpoint,
-                                           not args.raw, args.seed, args.classifier, args.truncation)
+                                           not args.raw, args.seed, args.classifier, args.truncation,
+                                           args.standing_statistics)
             print(summary)
             print(f"Wrote {path}")
             return 0
         path = write_samples(pathlib.Path(args.workdir), args.num, pathlib.Path(args.out) if args.out else None,
-                             args.format, args.checkpoint, not args.raw, args.seed, args.truncation)
+                             args.format, args.checkpoint, not args.raw, args.seed, args.truncation,
+                             args.standing_statistics)
     except (GanJaxError, ValueError, FileNotFoundError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
