@@ -10,7 +10,8 @@ Sample grids hold one row per class. Offline, point tfds at the original files:
 --config.data.manual_dir=/path/to/mnist.
 
     gan-jax train --config mnist_biggan --workdir runs/mnist_biggan
-    gan-jax evaluate --workdir runs/mnist_biggan --metrics fid_mnist --classifier DIR
+    gan-jax evaluate --workdir runs/mnist_biggan --metrics fid_mnist,class_share --classifier DIR
+    gan-jax sample --workdir runs/mnist_biggan --num 1000 --by_class --classifier DIR
 
 Variants: `runlocal` (a seconds-long smoke run), and `key=value` overrides of any config key.
 """
