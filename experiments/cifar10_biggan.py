@@ -19,6 +19,12 @@ Variants (StudioGAN's BigGAN-DiffAug.yaml, BigGAN-LeCam.yaml, both for BigGAN-Di
 `diffaug` (DiffAugment color, translation and cutout on every D input, 200k steps), `lecam` (LeCam
 regularization, lambda 0.3, its averages with decay 0.99 from step 1,000, 200k steps), `uncond` (no
 labels), `runlocal` (narrow networks, a tiny batch: a CPU smoke test), and `key=value` overrides.
+
+`deep`: StudioGAN's BigGAN-Deep.yaml (backbone big_resnet_deep_legacy): the "biggan_deep" networks
+(gan_jax/models/biggan_deep.py) with two bottleneck blocks per resolution, z of 128 concatenated whole
+with the shared embedding of 128, g_conv_dim = d_conv_dim = 128 (512 channels a block), attention at
+16x16 in both; the same objective, optimiser, batch, EMA and 100k steps. 7,762,948 / 2,908,930
+parameters, as StudioGAN counts them (tests/test_biggan_deep.py). It combines with the other flags.
 """
 
 from gan_jax.config import arg_flags, default_config, lock, parse_arg
@@ -59,6 +65,12 @@ def get_config(arg=None):
     c.ema.warmup = True
 
     flags = arg_flags(arg)
+    if "deep" in flags:
+        c.model.generator = c.model.discriminator = "biggan_deep"
+        c.model.latent_dim = 128
+        c.model.biggan.g_conv_dim = 128
+        c.model.biggan.d_conv_dim = 128
+        c.model.biggan_deep.blocks_per_resolution = 2  # StudioGAN's g_depth = d_depth = 2
     if "diffaug" in flags:
         c.augment.diffaug.policy = "color,translation,cutout"
         c.num_steps = 200_000
@@ -74,5 +86,5 @@ def get_config(arg=None):
         c.model.biggan.g_conv_dim = 16
         c.model.biggan.d_conv_dim = 16
         c.model.biggan.shared_dim = 16
-    parse_arg(c, arg, flags=("diffaug", "lecam", "uncond"))
+    parse_arg(c, arg, flags=("deep", "diffaug", "lecam", "uncond"))
     return lock(c)
