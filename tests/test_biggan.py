@@ -260,6 +260,47 @@ def test_cifar10_recipe_builds_studiogans_networks_and_its_variants():
     assert rh.abstract_param_counts(uncond.model, (32, 32, 3), 0) == (8_825_092, 2_413_250)
 
 
+# StudioGAN at commit 947b35e, src/models/big_resnet.py with configs/ImageNet/BigGAN-256.yaml (128x128,
+# 1000 classes, z 120, shared 128, g_conv_dim = d_conv_dim = 96, attn_g_loc [4], attn_d_loc [1], cBN G, PD D)
+# and the defaults of src/config.py: trainable parameters as printed by scripts/count_reference_params.py.
+IMAGENET128_COUNTS = (70_433_988, 87_982_370)
+
+
+def test_imagenet128_recipe_builds_studiogans_networks():
+    c = config_lib.load_config("imagenet128_biggan")
+    config_lib.validate(c, 1)
+    assert (c.data.source, c.data.resolution, c.data.crop) == ("tfds:imagenet2012", 128, "center")
+    assert rh.abstract_param_counts(c.model, (128, 128, 3), 1000) == IMAGENET128_COUNTS
+    assert (c.model.latent_dim, c.model.biggan.g_attention, c.model.biggan.d_attention) == (120, 64, 64)
+    assert (c.n_critic, c.batch_size, c.num_steps, c.loss) == (2, 256, 200_000, "hinge")
+    assert (c.optim.g_lr, c.optim.d_lr, c.optim.b1, c.optim.b2, c.ema.decay) == (5e-5, 2e-4, 0.0, 0.999, 0.9999)
+    small = config_lib.load_config("imagenet128_biggan:runlocal")
+    assert all(n < 2_000_000 for n in rh.abstract_param_counts(small.model, (128, 128, 3), 1000))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("_mocked_download")
+def test_imagenet128_recipe_runs_its_runlocal_variant_on_mock_data(tmp_path):
+    import tensorflow_datasets as tfds
+
+    from gan_jax.loop.trainer import train_and_evaluate
+
+    config = config_lib.load_config("imagenet128_biggan:runlocal")
+    config.unlock()
+    config.num_steps = 2
+    config.log_every_steps = config.eval_every_steps = config.ckpt_every_steps = 2
+    config.eval.num_samples = 4
+    config.lock()
+    with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):
+        summary = train_and_evaluate(config, tmp_path, progress=False)
+    assert summary["step"] == 2
+    for key in ("train/d_loss", "train/g_loss"):
+        assert np.isfinite(summary["metrics"][key]), key
+    from PIL import Image
+    grid = np.asarray(Image.open(tmp_path / "samples" / "step_00000002.png"))
+    assert grid.shape == (16 * 130 + 2, 8 * 130 + 2, 3)  # 16 of the 1000 classes, a row each
+
+
 def test_mnist_recipe_is_conditional_on_28x28_digits_from_a_7x7_map():
     c = config_lib.load_config("mnist_biggan")
     config_lib.validate(c, 1)

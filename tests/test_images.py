@@ -275,6 +275,15 @@ def test_cifar_configs_run_their_runlocal_variant_on_mock_data(tmp_path, name):
     assert (tmp_path / "samples" / "interpolation_00000002.png").exists()
 
 
+def test_a_conditional_grid_shows_every_class_or_16_evenly_spaced_ones():
+    from gan_jax.loop.evaluation import grid_classes
+
+    np.testing.assert_array_equal(grid_classes(10), np.arange(10))
+    np.testing.assert_array_equal(grid_classes(16), np.arange(16))
+    imagenet = grid_classes(1000)  # 1000 rows of 8 would be 8,000 images a picture
+    assert len(imagenet) == 16 and imagenet[0] == 0 and imagenet[-1] == 999 and set(np.diff(imagenet)) == {66, 67}
+
+
 @pytest.mark.slow
 def test_regularizers_and_bfloat16_on_one_step(tmp_path):
     """DiffAugment, lazy R1, bCR, ACGAN, spectral norm on a DCGAN D and bfloat16 all train."""

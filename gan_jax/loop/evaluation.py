@@ -50,20 +50,32 @@ def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return (np.sin((1 - t) * omega)[:, None] * a + np.sin(t * omega)[:, None] * b) / np.sin(omega)
 
 
+GRID_CLASSES = 16  # a conditional grid's rows at most: ImageNet's 1000 rows would be 8,000 images a picture
+
+
+def grid_classes(num_classes: int) -> np.ndarray:
+    """The classes a conditional grid shows, a row each: all of them, or GRID_CLASSES evenly spaced ones."""
+    if num_classes <= GRID_CLASSES:
+        return np.arange(num_classes)
+    return np.linspace(0, num_classes - 1, GRID_CLASSES).round().astype(np.int64)
+
+
 def image_pictures(g_model: nn.Module, state: GANState, model_config, num_classes: int = 0,
                    use_ema: bool = True, columns: int = 8, rows: int = 4, steps: int = 10) -> dict[str, np.ndarray]:
     """Fixed-noise pictures of an image generator, as uint8 grids ready to save.
 
     "grid": 8x8 samples, or for a conditional generator one row per class (the same noise
-    in each column); "interpolation": `rows` strips of `steps` images along great circles
-    between pairs of fixed latent vectors (for conditional generators, of one class per row).
+    in each column; `GRID_CLASSES` evenly spaced classes of a larger set); "interpolation": `rows`
+    strips of `steps` images along great circles between pairs of fixed latent vectors (for
+    conditional generators, of one class per row).
     """
     key = eval_key(state, "pictures")
     conditional = is_conditional(model_config)
     if conditional:
         z = np.asarray(sample_latent(key, columns, model_config))
-        z = np.tile(z, (num_classes, 1))
-        labels = np.repeat(np.arange(num_classes), columns)
+        classes = grid_classes(num_classes)
+        z = np.tile(z, (len(classes), 1))
+        labels = np.repeat(classes, columns)
         grid = generate(g_model, state, len(z), model_config, use_ema, labels=labels, z=jnp.asarray(z))
     else:
         grid = generate(g_model, state, columns * columns, model_config, use_ema, key=key)
