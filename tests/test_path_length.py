@@ -35,7 +35,7 @@ def _ctx(a, m, z, noise, pl_mean, decay=0.01, shrink=2, calls=None, shape=(H, W,
         if calls is not None:
             calls.append((method, args, kwargs))
         if method == "map":
-            z_rows, y = args
+            z_rows, _ = args
             return jnp.repeat((z_rows @ m)[:, None, :], NUM_WS, axis=1)
         (ws,) = args
         return jnp.einsum("blw,lwp->bp", ws**2, a).reshape((ws.shape[0],) + shape)
