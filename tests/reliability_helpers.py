@@ -85,22 +85,22 @@ def compilation_cache(path):
         cc.reset_cache()
 
 
-def template(cfg, shape=(2,)):
-    """A state to restore into, for data of one example's `shape`."""
+def template(cfg, shape=(2,), num_classes=0):
+    """A state to restore into, for data of one example's `shape` (and `num_classes` labels when conditional)."""
     from gan_jax.core import optim
     from gan_jax.core.state import create_state
     from gan_jax.models import build_models
 
-    g, d = build_models(cfg.model, shape)
+    g, d = build_models(cfg.model, shape, num_classes=num_classes)
     return create_state(cfg, g, d, shape, optim.make_optimizer(cfg, cfg.optim.g_lr),
-                        optim.make_optimizer(cfg, cfg.optim.d_lr, cfg.n_critic))
+                        optim.make_optimizer(cfg, cfg.optim.d_lr, cfg.n_critic), num_classes)
 
 
-def restore(workdir, cfg, step=None, shape=(2,)):
+def restore(workdir, cfg, step=None, shape=(2,), num_classes=0):
     """(state, meta) of a checkpoint (the latest by default), on the host."""
     ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints", 10)
     try:
-        state, meta = ckpt.restore(ckpt.latest_step() if step is None else step, template(cfg, shape))
+        state, meta = ckpt.restore(ckpt.latest_step() if step is None else step, template(cfg, shape, num_classes))
     finally:
         ckpt.close()
     return jax.device_get(state), meta

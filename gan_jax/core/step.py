@@ -7,8 +7,9 @@ augmentation pipeline (at most one, `augment.*`) transforms every D input, real 
 step knows no term by name: a new term is one plugin file.
 
 Random numbers come from named streams of the step key `fold_in(state.rng, state.step)`:
-"d" / i for the i-th critic update (its "z" and "labels", the "augment" draws of its "real" and
-"fake" inputs, and one stream per term, named after it) and "g" for the generator update.
+"d" / i for the i-th critic update (its "z" and "labels", G's "noise" and "mixing" rngs, the "augment"
+draws of its "real" and "fake" inputs, and one stream per term, named after it) and "g" for the
+generator update.
 
 Per-run values with an `_end` sibling (term weights, ADA's p, the EMA half-life) are moved along
 the run's schedule (`gan_jax.schedules`) at the start of each step, before any plugin reads them.
@@ -31,7 +32,7 @@ import ml_collections
 import optax
 
 from gan_jax import objectives, schedules
-from gan_jax.core.nets import apply_model, compute_dtype, pack_input
+from gan_jax.core.nets import SPECTRAL_PARAMS, apply_model, compute_dtype, pack_input
 from gan_jax.core.state import GANState, TrainState, ema_enabled
 from gan_jax.errors import ConfigError
 from gan_jax.models import sample_latent
@@ -246,9 +247,15 @@ class TrainStep:
                                                           None if labels is None else labels[-1])
 
             def generate(z, y=None):
-                return apply_model(self.g_model, params, g.model_state, z, True, y, self.dtype)[0]
+                return apply_model(self.g_model, params, g.model_state, z, True, y, self.dtype,
+                                   rngs={"mixing": stream(g_key, "generate", "mixing")})[0]
 
-            g_loss, (metrics, new_terms) = self._g_loss(fake, y_fake, z, generate, params, terms_state, *context)
+            def apply_generator(method, *args, rngs=None, **kwargs):
+                variables = {"params": params, **{k: v for k, v in g.model_state.items() if k != SPECTRAL_PARAMS}}
+                return self.g_model.apply(variables, *args, method=method, rngs=rngs, mutable=True, **kwargs)[0]
+
+            g_loss, (metrics, new_terms) = self._g_loss(fake, y_fake, z, (generate, apply_generator), params,
+                                                        terms_state, *context)
             return g_loss, (model_state, metrics, new_terms)
 
         if reused is None:
@@ -257,20 +264,22 @@ class TrainStep:
         else:  # chain rule through the kept pullback: no second G forward pass
             fake, y_fake, z, pullback, g_model_state = reused
             (g_loss, (metrics, terms_state)), fake_grad = jax.value_and_grad(self._g_loss, has_aux=True)(
-                fake, y_fake, z, None, None, terms_state, *context)
+                fake, y_fake, z, (None, None), None, terms_state, *context)
             (grads,) = pullback(fake_grad)
         grads = self._pmean(grads)
         g = _update(g, grads, self.g_tx, g_model_state)
         return g, {"g_loss": g_loss, "g_grad_norm": optax.tree.norm(grads), **metrics}, terms_state
 
-    def _g_loss(self, fake, y_fake, z, generate, params, terms_state, d, real_logits, hparams, g_key, step):
-        """G's adversarial loss of D on `fake` plus G's active terms; aux: (metrics, terms' state)."""
+    def _g_loss(self, fake, y_fake, z, generators, params, terms_state, d, real_logits, hparams, g_key, step):
+        """G's adversarial loss of D on `fake` plus G's active terms; aux: (metrics, terms' state).
+        `generators`: the terms' (generate, apply_generator), or (None, None) under g_noise="reuse"."""
+        generate, apply_generator = generators
         fake_in = self._augment(stream(g_key, "augment", "fake"), fake, hparams, terms_state)
         fake_logits, fake_cls, _ = self._discriminate(d.params, d.model_state, fake_in, y_fake)
         total = self.loss.g(real_logits, fake_logits, self.mean)
         fields = dict(fake=fake, fake_labels=y_fake, fake_input=fake_in, fake_logits=fake_logits,
                       fake_class_logits=fake_cls, real_logits=real_logits, z=z, generate=generate, params=params,
-                      mean=self.mean,
+                      apply_generator=apply_generator, mean=self.mean,
                       per_sample=self._per_sample, step=step)
         metrics = {}
         for term in self.g_terms:
@@ -320,7 +329,7 @@ class TrainStep:
         elif self.conditional:
             y = self._per_sample(stream(key, "labels"), lambda k, n: jax.random.randint(k, (n,), 0, self.num_classes))
         fake, model_state = apply_model(self.g_model, params, model_state, z, True, y, self.dtype,
-                                        rngs={"noise": stream(key, "noise")})
+                                        rngs={"noise": stream(key, "noise"), "mixing": stream(key, "mixing")})
         return fake, model_state, z, y
 
     def _discriminate(self, params, model_state, x, y):

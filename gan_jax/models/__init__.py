@@ -30,14 +30,18 @@ class ModelEntry:
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # keys it adds to config.model
     conditional: bool = False  # takes class labels (y=...) when model.conditioning is not "none"
     validate: Callable[[Any, Any], None] | None = None  # (config.model, whole config) -> raises ConfigError
+    # methods besides __call__ that objectives may apply (StyleGAN2's "map" and "synthesize")
+    methods: tuple[str, ...] = ()
 
 
 GENERATORS: Registry[ModelEntry] = Registry("generator", "model.generator", ("gan_jax.models",))
 DISCRIMINATORS: Registry[ModelEntry] = Registry("discriminator", "model.discriminator", ("gan_jax.models",))
 
 
-def register_generator(name: str, build: Build, config=None, conditional: bool = False, validate=None) -> ModelEntry:
-    return GENERATORS.register(name, ModelEntry(name, build, dict(config or {}), conditional, validate))
+def register_generator(name: str, build: Build, config=None, conditional: bool = False, validate=None,
+                       methods: tuple[str, ...] = ()) -> ModelEntry:
+    return GENERATORS.register(name, ModelEntry(name, build, dict(config or {}), conditional, validate,
+                                                tuple(methods)))
 
 
 def register_discriminator(name: str, build: Build, config=None, conditional: bool = False,

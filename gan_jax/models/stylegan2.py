@@ -13,7 +13,10 @@ a mapping network of `mapping_layers` dense layers (lr multiplier 0.01) -> w, br
 per layer. Sampling (train=False) truncates toward the tracked average w_avg:
 w_avg + psi * (w - w_avg) for the first `truncation_cutoff` ws (all when 0). A training forward
 moves w_avg toward the batch mean with decay 0.995; w_avg and the fixed noise maps of `const`
-mode are variables of the "buffers" collection, not parameters. The synthesis network starts
+mode are variables of the "buffers" collection, not parameters. Style mixing (`style_mixing` = p > 0,
+training forwards only): with probability p a batch draws a cutoff c uniformly from [1, num_ws) and takes
+its ws from c on from the mapping of a second z ~ N(0, I) with the same labels (that mapping leaves
+w_avg alone); its randomness comes from the "mixing" rng. The synthesis network starts
 from a learned 4x4 constant; each resolution runs a modulated 3x3 convolution (the first of a
 block up-samples 2x), adds per-pixel noise times a learned strength, then bias and activation;
 modulation scales the input channels by an affine map of w (bias 1), demodulation scales each
@@ -62,6 +65,7 @@ CONFIG = {
     "truncation_psi": 1.0,  # sampling pulls w toward w_avg: w_avg + psi * (w - w_avg)
     "truncation_cutoff": 0,  # truncate the first this many ws; 0: all
     "w_avg_beta": 0.995,  # decay of the tracked w average
+    "style_mixing": 0.0,  # probability that a training batch mixes in a second z's ws (the paper configs: 0.9)
     "architecture": "orig",  # D: orig | resnet
     "mbstd_group": 32,  # D's minibatch-stddev group (the batch when smaller)
     "mbstd_channels": 1,  # its output channels; 0: no minibatch stddev
@@ -318,6 +322,7 @@ class StyleGAN2Generator(nn.Module):
     truncation_psi: float = 1.0
     truncation_cutoff: int = 0
     w_avg_beta: float = 0.995
+    style_mixing: float = 0.0
 
     def setup(self):
         self.mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.num_classes, num_ws(self.resolution),
@@ -331,10 +336,24 @@ class StyleGAN2Generator(nn.Module):
 
     def map(self, z: jax.Array, y: jax.Array | None = None, train: bool = True,
             truncation_psi: float | None = None) -> jax.Array:
-        """ws [B, num_ws, w_dim]; truncated (`truncation_psi`, the module's unless given) only when sampling."""
+        """ws [B, num_ws, w_dim]; truncated (`truncation_psi`, the module's unless given) only when sampling,
+        style-mixed (`style_mixing`, with the "mixing" rng) only when training."""
         psi = self.truncation_psi if truncation_psi is None else truncation_psi
-        return self.mapping(z, y, train=train, truncation_psi=1.0 if train else psi,
-                            truncation_cutoff=self.truncation_cutoff)
+        ws = self.mapping(z, y, train=train, truncation_psi=1.0 if train else psi,
+                          truncation_cutoff=self.truncation_cutoff)
+        if train and self.style_mixing > 0:
+            ws = self.mix_styles(ws, z, y)
+        return ws
+
+    def mix_styles(self, ws: jax.Array, z: jax.Array, y: jax.Array | None = None) -> jax.Array:
+        """With probability `style_mixing` (one draw for the batch), ws from a cutoff c ~ U{1, ..., num_ws - 1}
+        on replaced by those of a second z with the same labels; else ws unchanged."""
+        n = ws.shape[1]
+        cutoff_key, coin_key, z_key = jax.random.split(self.make_rng("mixing"), 3)
+        cutoff = jax.random.randint(cutoff_key, (), 1, n)
+        cutoff = jnp.where(jax.random.uniform(coin_key, ()) < self.style_mixing, cutoff, n)
+        mixed = self.mapping(jax.random.normal(z_key, z.shape, jnp.float32), y, train=False)
+        return jnp.where(jnp.arange(n)[None, :, None] < cutoff, ws, mixed.astype(ws.dtype))
 
     def synthesize(self, ws: jax.Array) -> jax.Array:
         """ws -> images of the output shape (cropped from the network's side when smaller)."""
@@ -484,6 +503,9 @@ def settings(model_config, data_shape: Sequence[int] | None = None) -> dict:
                           "orig or resnet.")
     if not 0.0 <= s.w_avg_beta < 1.0:
         raise ConfigError(f"Config key 'model.stylegan2.w_avg_beta' must be in [0, 1), got {s.w_avg_beta!r}.")
+    if not 0.0 <= s.style_mixing <= 1.0:
+        raise ConfigError(f"Config key 'model.stylegan2.style_mixing' is a probability in [0, 1] (0: off), got "
+                          f"{s.style_mixing!r}.")
     out = {"resolution": None}
     if data_shape is not None:
         side = max(data_shape[0], data_shape[1], 4)
@@ -514,7 +536,7 @@ def build_generator(m, shape, axis_name, num_classes):
                               num_classes=num_classes, channel_base=s.channel_base, channel_max=s.channel_max,
                               conv_clamp=s.conv_clamp or None, noise_mode=s.noise_mode,
                               truncation_psi=float(s.truncation_psi), truncation_cutoff=s.truncation_cutoff,
-                              w_avg_beta=float(s.w_avg_beta))
+                              w_avg_beta=float(s.w_avg_beta), style_mixing=float(s.style_mixing))
 
 
 def build_discriminator(m, shape, axis_name, num_classes):
@@ -524,6 +546,7 @@ def build_discriminator(m, shape, axis_name, num_classes):
                                   s.conv_clamp or None, s.mbstd_group, s.mbstd_channels, s.d_mapping_layers, s.cmap_dim)
 
 
-register_generator("stylegan2", build_generator, config={"stylegan2": CONFIG}, conditional=True, validate=validate)
+register_generator("stylegan2", build_generator, config={"stylegan2": CONFIG}, conditional=True, validate=validate,
+                   methods=("map", "synthesize"))
 register_discriminator("stylegan2", build_discriminator, config={"stylegan2": CONFIG}, conditional=True,
                        validate=validate)

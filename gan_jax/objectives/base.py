@@ -93,7 +93,10 @@ class GContext:
     """What a generator-side term sees of the G update.
 
     `generate(z, y)` is G with the update's (differentiated) parameters, and `params` those
-    parameters (for terms on G's weights); both None under `g_noise="reuse"`, where the update
+    parameters (for terms on G's weights). `apply_generator(method, *args, rngs=None, **kwargs)` applies
+    one of G's methods (a model registers the ones it offers as `methods`: StyleGAN2's "map" and
+    "synthesize") with those parameters and G's model state, in float32, without spectral normalisation,
+    discarding any update of its variables. All three are None under `g_noise="reuse"`, where the update
     back-propagates through the critic update's forward pass.
     """
 
@@ -106,6 +109,7 @@ class GContext:
     z: jax.Array
     generate: Callable[[jax.Array, jax.Array | None], jax.Array] | None
     params: Any
+    apply_generator: Callable[..., Any] | None
     mean: Mean
     per_sample: Callable[[jax.Array, Callable[[jax.Array, int], jax.Array]], jax.Array]
     settings: Any
@@ -143,7 +147,7 @@ class Term:
     active: Callable[[Any], bool] | None = None  # (config) -> on?; default: reg.<name>.weight > 0
     validate: ConfigCheck | None = None
     init_state: Callable[[Any], Any] | None = None  # (config) -> the term's initial state
-    needs_generator: bool = False  # its G side calls ctx.generate (refused under g_noise="reuse")
+    needs_generator: bool = False  # its G side runs G (ctx.generate, ctx.apply_generator): refused under reuse
 
     def settings(self, config) -> Any:
         return config.reg[self.name]
