@@ -25,9 +25,10 @@ Where the values come from (NVlabs/stylegan2-ada-pytorch d72cc7d, train.py, `cfg
 The networks have 22,243,608 (G) and 23,407,361 (D) parameters, as the reference's code counts them
 (scripts/count_reference_params.py; tests/test_stylegan2_recipes.py).
 
-What this recipe does not do as the reference does: `auto` keeps StyleGAN2Loss's path-length regularization
-(pl_weight 2, every 4 G updates) and style mixing (probability 0.9), which gan_jax has no config for (only
-`cifar` turns them off); the reference computes its 4 highest resolutions (8x8 to 64x64 here) in float16,
+- StyleGAN2Loss's path-length regularization (pl_weight 2, every 4 G updates: `reg.path_length`) and style
+  mixing (probability 0.9: `model.stylegan2.style_mixing`), which `auto` keeps (only `cifar` turns them off).
+
+What this recipe does not do as the reference does: the reference computes its 4 highest resolutions (8x8 to 64x64 here) in float16,
 this recipe in float32 (`model.dtype=bfloat16` is the option); its lazy R1 runs as an extra optimizer step
 with lr and betas scaled by 16/17, here R1 joins the D update it falls on and the stated lr and betas are used.
 
@@ -71,6 +72,9 @@ def get_config(arg=None):
     s.architecture = "resnet"
     s.mbstd_group = 4
     s.mbstd_channels = 1
+    s.style_mixing = 0.9
+    c.reg.path_length.weight = 2.0
+    c.reg.path_length.every = 4
 
     c.batch_size = BATCH
     c.num_steps = math.ceil(TOTAL_IMAGES / BATCH)

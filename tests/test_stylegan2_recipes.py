@@ -40,6 +40,8 @@ def test_celeba64_recipe_is_the_reference_auto_configuration_for_64x64():
     assert c.ema.half_life_images_end == 10_000 and c.schedule.kind == "linear"
     assert c.schedule.steps * c.batch_size == 10_000 / 0.05
     assert c.num_steps * c.batch_size >= 25_000_000
+    # auto keeps StyleGAN2Loss's defaults: pl_weight 2 every 4 G updates (G_reg_interval), style mixing 0.9.
+    assert (c.reg.path_length.weight, c.reg.path_length.every, s.style_mixing) == (2.0, 4, 0.9)
 
 
 # NVlabs/stylegan2-ada-pytorch at commit d72cc7d, training.networks Generator and Discriminator with the
