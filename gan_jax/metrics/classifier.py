@@ -245,6 +245,13 @@ def _labels(inputs):
     return [{"metric": f"labels/{k}", "value": v} for k, v in result.items()]
 
 
+def requested_class_shares(predicted: np.ndarray, labels: np.ndarray) -> tuple[float, dict[int, float]]:
+    """The share of samples predicted as the class they were drawn for, overall and per requested class."""
+    labels = np.asarray(labels)
+    hit = np.asarray(predicted) == labels
+    return float(np.mean(hit)), {int(c): float(np.mean(hit[labels == c])) for c in np.unique(labels)}
+
+
 def _check_class_share(inputs):
     if inputs.labels is None:
         raise MetricError("class_share scores a class-conditional generator (the share of samples in the class "
@@ -258,10 +265,9 @@ def _check_class_share(inputs):
 def _class_share(inputs):
     _check_class_share(inputs)
     _mnist_like(inputs, "class_share")
-    hit = inputs.classifier.predict(inputs.samples) == np.asarray(inputs.labels)
-    per_class = [float(np.mean(hit[inputs.labels == c])) for c in np.unique(inputs.labels)]
-    return [{"metric": "class_share", "value": float(np.mean(hit))},
-            {"metric": "class_share/worst_class", "value": min(per_class)}]
+    overall, per_class = requested_class_shares(inputs.classifier.predict(inputs.samples), inputs.labels)
+    return [{"metric": "class_share", "value": overall},
+            {"metric": "class_share/worst_class", "value": min(per_class.values())}]
 
 
 @register_metric("stacked_mnist", kinds=("image",), needs=("classifier",),

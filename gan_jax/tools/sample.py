@@ -132,10 +132,9 @@ def write_by_class(workdir: pathlib.Path, num: int, per_class: int = 10, out: pa
         summary = f"step {step}, {num} samples ({generator} G), classes requested in turn"
         if tuple(spec.shape) == (28, 28, 1):
             model = classifier_lib.MNISTClassifier.load(classifier_dir)
-            hit = model.predict(samples) == labels
-            shares = [float(np.mean(hit[labels == c])) for c in range(num_classes)]
-            summary += (f"; {model.name} assigns the requested class to {np.mean(hit):.1%} (per class "
-                        + " ".join(f"{c}:{s:.0%}" for c, s in enumerate(shares)) + ")")
+            overall, shares = classifier_lib.requested_class_shares(model.predict(samples), labels)
+            summary += (f"; {model.name} assigns the requested class to {overall:.1%} (per class "
+                        + " ".join(f"{c}:{s:.0%}" for c, s in shares.items()) + ")")
         return path, summary
     if tuple(spec.shape) != (28, 28, 1):
         raise SampleError(f"--by_class needs 28x28x1 images (the MNIST classifier's input); this run makes "
