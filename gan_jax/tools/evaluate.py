@@ -139,18 +139,18 @@ def evaluate_workdir(workdir: str | pathlib.Path, metrics: list[str], checkpoint
     suite.check(metrics, suite.MetricInputs(np.zeros((0, *real.shape[1:]), np.float32), extractor=extractor,
                                             classifier=classifier, labels=labels))
 
+    passes = config.eval.get("standing_statistics", 0) if standing_statistics is None else standing_statistics
     records = []
     for step in steps:
         state, _ = checkpointer.restore(step, like)
         start = time.perf_counter()
-        state = sampling.for_sampling(g_model, state, config, num_classes, use_ema, standing_statistics)
+        state = sampling.for_sampling(g_model, state, config, num_classes, use_ema, passes)
         samples = sampling.generate(g_model, state, num_samples, config.model, use_ema, labels=labels,
                                     num_classes=num_classes)
         step_records = suite.compute(metrics, suite.MetricInputs(samples, real, num_real, dataset, split,
                                                                  config.data.source, extractor, classifier,
                                                                  labels=labels))
         generator = "ema" if (use_ema and state.g_ema is not None) else "raw"
-        passes = config.eval.get("standing_statistics", 0) if standing_statistics is None else standing_statistics
         for record in step_records:
             record.update(step=step, generator=generator, seconds=round(time.perf_counter() - start, 1))
             if passes:
