@@ -21,6 +21,7 @@ holds our networks to them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -57,13 +58,13 @@ def build_ours(cfg: dict):
     return g, d
 
 
-def flatten(tree, prefix=()):
+def flatten(tree, prefix=(), dtype=np.float32):
     out = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            out.update(flatten(value, prefix + (key,)))
+            out.update(flatten(value, prefix + (key,), dtype))
         else:
-            out[prefix + (key,)] = np.asarray(value, np.float32)
+            out[prefix + (key,)] = np.asarray(value, dtype)
     return out
 
 
@@ -100,12 +101,12 @@ def reference_value(path: tuple, value: np.ndarray) -> np.ndarray:
     return value
 
 
-def perturb(flat: dict, rng: np.random.Generator) -> dict:
+def perturb(flat: dict, rng: np.random.Generator, dtype=np.float32) -> dict:
     """Random values for the leaves our init leaves at a constant (biases 0 or 1, noise strengths, w_avg)."""
     out = {}
     for path, value in flat.items():
         if path[-1] in ("bias", "noise_strength", "w_avg"):
-            value = (value + rng.normal(0.0, 0.5, value.shape)).astype(np.float32)
+            value = (value + rng.normal(0.0, 0.5, value.shape)).astype(dtype)
         out[path] = value
     return out
 
@@ -113,7 +114,7 @@ def perturb(flat: dict, rng: np.random.Generator) -> dict:
 def load_into(module, flat: dict):
     import torch
 
-    state = {reference_name(p): torch.from_numpy(np.array(reference_value(p, v), np.float32)) for p, v in flat.items()}
+    state = {reference_name(p): torch.from_numpy(np.array(reference_value(p, v))) for p, v in flat.items()}
     missing, unexpected = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("resample_filter")]
     if missing or unexpected:
@@ -124,21 +125,22 @@ def load_into(module, flat: dict):
         raise SystemExit(f"parameter counts differ: ours {ours}, the reference's {theirs}")
 
 
-def run_config(name: str, cfg: dict, seed: int, networks) -> dict:
+def run_config(name: str, cfg: dict, seed: int, networks, dtype=np.float32) -> dict:
+    """The fixture's arrays for one configuration; `dtype` float64 runs both sides in float64 (see main)."""
     import torch
 
     rng = np.random.default_rng(seed)
     g, d = build_ours(cfg)
     r, ch, k = cfg["resolution"], cfg["channels"], cfg["num_classes"]
-    z = rng.standard_normal((BATCH, cfg["z_dim"])).astype(np.float32)
+    z = rng.standard_normal((BATCH, cfg["z_dim"])).astype(dtype)
     y = rng.integers(0, max(k, 1), BATCH).astype(np.int32)
-    x = rng.uniform(-1, 1, (BATCH, r, r, ch)).astype(np.float32)
+    x = rng.uniform(-1, 1, (BATCH, r, r, ch)).astype(dtype)
     yk = {"y": jnp.asarray(y)} if k else {}
     gv = g.init(jax.random.key(seed), jnp.asarray(z), train=False, **yk)
     dv = d.init(jax.random.key(seed + 1), jnp.asarray(x), train=False, **yk)
-    g_flat = perturb(flatten(jax.tree.map(np.asarray, dict(gv))), rng)
-    d_flat = perturb(flatten(jax.tree.map(np.asarray, dict(dv))), rng)
-    pl_noise = (rng.standard_normal((BATCH, r, r, ch)) / np.sqrt(r * r)).astype(np.float32)
+    g_flat = perturb(flatten(jax.tree.map(np.asarray, dict(gv)), dtype=dtype), rng, dtype)
+    d_flat = perturb(flatten(jax.tree.map(np.asarray, dict(dv)), dtype=dtype), rng, dtype)
+    pl_noise = (rng.standard_normal((BATCH, r, r, ch)) / np.sqrt(r * r)).astype(dtype)
 
     fp16 = dict(num_fp16_res=2)  # as in `cifar`'s networks; force_fp32 computes those blocks in float32
     G = networks.Generator(z_dim=cfg["z_dim"], c_dim=k, w_dim=cfg["w_dim"], img_resolution=r, img_channels=ch,
@@ -150,13 +152,18 @@ def run_config(name: str, cfg: dict, seed: int, networks) -> dict:
                                conv_clamp=cfg["conv_clamp"], mapping_kwargs=dict(num_layers=cfg["d_mapping_layers"]),
                                epilogue_kwargs=dict(mbstd_group_size=cfg["mbstd_group"],
                                                     mbstd_num_channels=cfg["mbstd_channels"]), **fp16)
+    if dtype == np.float64:  # before loading: load_state_dict keeps each parameter's own dtype
+        G.double()
+        D.double()
     load_into(G, {p[1:]: v for p, v in g_flat.items()})
     load_into(D, {p[1:]: v for p, v in d_flat.items()})
     G.eval()
     D.eval()
 
     zt = torch.from_numpy(z)
-    ct = torch.nn.functional.one_hot(torch.from_numpy(y).long(), k).float() if k else torch.zeros([BATCH, 0])
+    tdtype = zt.dtype
+    ct = (torch.nn.functional.one_hot(torch.from_numpy(y).long(), k).to(tdtype) if k
+          else torch.zeros([BATCH, 0], dtype=tdtype))
     xt = torch.from_numpy(x.transpose(0, 3, 1, 2)).requires_grad_(True)
     with torch.no_grad():
         img = G(zt, ct, truncation_psi=cfg["truncation_psi"], truncation_cutoff=cfg["truncation_cutoff"] or None,
@@ -187,17 +194,41 @@ def run_config(name: str, cfg: dict, seed: int, networks) -> dict:
     return out
 
 
-def compare(path: Path) -> None:
-    """Prints the largest differences between our networks (float32) and the reference's outputs in `path`."""
+@contextlib.contextmanager
+def reference_in_float64():
+    """The reference casts to `torch.float32` by name wherever it leaves float16 (and asserts its filters are
+    float32); inside this context its modules see float64 under that name, so the same unmodified code
+    computes in float64."""
+    import torch
+
+    class Float64Torch:
+        float32 = torch.float64
+
+        def __getattr__(self, name):
+            return getattr(torch, name)
+
+    modules = [sys.modules[m] for m in ("training.networks", "torch_utils.ops.upfirdn2d",
+                                        "torch_utils.ops.conv2d_resample", "torch_utils.ops.bias_act")]
+    for module in modules:
+        module.torch = Float64Torch()
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.torch = torch
+
+
+def compare(f) -> None:
+    """Prints the largest differences between our networks and the reference's outputs in `f` (the fixture's
+    arrays, a mapping), computed in the arrays' own precision."""
     from gan_jax.models.stylegan2 import BUFFERS, path_lengths
 
-    f = np.load(path)
     for name in CONFIGS:
         cfg = json.loads(str(f[f"{name}/config"]))
         g, d = build_ours(cfg)
 
         def variables(prefix, name=name):
-            flat = {tuple(k.split("/")[2:]): jnp.asarray(f[k]) for k in f.files if k.startswith(f"{name}/{prefix}/")}
+            flat = {tuple(k.split("/")[2:]): jnp.asarray(f[k]) for k in f.keys() if k.startswith(f"{name}/{prefix}/")}
             return unflatten(flat)
 
         gv, dv = variables("g"), variables("d")
@@ -222,17 +253,27 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "tests" / "fixtures" / "stylegan2_reference.npz")
     parser.add_argument("--compare", action="store_true",
                         help="print our networks' largest differences from the fixture at --out (no torch needed)")
+    parser.add_argument("--float64", action="store_true",
+                        help="with --reference: run both sides in float64 and print the differences (writes nothing)")
     args = parser.parse_args(argv)
     if args.compare:
-        compare(args.out)
+        compare(np.load(args.out))
         return 0
     if args.reference is None:
-        parser.error("--reference is required to write the fixture")
+        parser.error("--reference is required to write the fixture or to compare in float64")
     sys.path.insert(0, str(args.reference.resolve()))
     import torch
     from training import networks  # the reference's
 
     torch.manual_seed(0)
+    if args.float64:
+        jax.config.update("jax_enable_x64", True)
+        with reference_in_float64():
+            arrays = {}
+            for seed, (name, cfg) in enumerate(CONFIGS.items()):
+                arrays.update(run_config(name, cfg, seed, networks, np.float64))
+        compare(arrays)
+        return 0
     arrays = {}
     for seed, (name, cfg) in enumerate(CONFIGS.items()):
         arrays.update(run_config(name, cfg, seed, networks))

@@ -74,6 +74,12 @@ CONFIG = {
 }
 
 
+def full_precision(x: jax.Array) -> jax.Array:
+    """`x` in float32 where the reference computes in float32 whatever its input (float16 and bfloat16 are
+    raised); float64 stays float64, so the networks can be compared with the reference in float64."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def bias_act(x: jax.Array, bias: jax.Array | None, activation: str, gain: float = 1.0,
              clamp: float | None = None) -> jax.Array:
     """x + bias, then leaky ReLU 0.2 ("lrelu") or nothing ("linear"), times `gain`, clamped to +-clamp."""
@@ -219,11 +225,12 @@ class MappingNetwork(nn.Module):
                  truncation_psi: float = 1.0, truncation_cutoff: int = 0) -> jax.Array:
         parts = []
         if z is not None:
-            parts.append(normalize_2nd_moment(z.astype(jnp.float32)))
+            parts.append(normalize_2nd_moment(full_precision(z)))
         if self.num_classes:
             if y is None:
                 raise ValueError("this mapping network is class-conditional: pass labels y.")
-            onehot = jax.nn.one_hot(y, self.num_classes, dtype=jnp.float32)
+            # the default float: float32, or float64 under jax_enable_x64 (the float64 comparison)
+            onehot = jax.nn.one_hot(y, self.num_classes, dtype=jnp.result_type(float))
             parts.append(normalize_2nd_moment(Dense(self.w_dim, name="embed")(onehot)))
         x = jnp.concatenate(parts, axis=-1)
         for i in range(self.num_layers):
@@ -232,7 +239,7 @@ class MappingNetwork(nn.Module):
         if self.w_avg_beta is not None:
             w_avg = self.variable(BUFFERS, "w_avg", lambda: jnp.zeros((self.w_dim,), jnp.float32))
             if train and not self.is_initializing():
-                mean = jnp.mean(jax.lax.stop_gradient(x).astype(jnp.float32), axis=0)
+                mean = jnp.mean(full_precision(jax.lax.stop_gradient(x)), axis=0)
                 w_avg.value = mean + self.w_avg_beta * (w_avg.value - mean)
         if self.num_ws is not None:
             x = jnp.repeat(x[:, None, :], self.num_ws, axis=1)
@@ -372,7 +379,7 @@ def path_lengths(g: StyleGAN2Generator, variables, z: jax.Array, y: jax.Array | 
     Jacobian at its ws and `noise` images N(0, 1) / sqrt(H * W) (the path-length regularizer's lengths)."""
     ws = g.apply(variables, z, y, train=False, truncation_psi=1.0, method="map")
     _, pullback = jax.vjp(lambda ws: g.apply(variables, ws, method="synthesize", rngs=rngs), ws)
-    (grad,) = pullback(noise.astype(jnp.float32))
+    (grad,) = pullback(full_precision(noise))
     return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grad), axis=2), axis=1))
 
 
@@ -392,7 +399,7 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"the synthesis network of resolution {self.resolution} takes {num_ws(self.resolution)} "
                              f"ws, got {ws.shape[1]}.")
         ch = lambda r: channels_at(r, self.channel_base, self.channel_max)  # noqa: E731
-        ws = ws.astype(jnp.float32)
+        ws = full_precision(ws)
         const = self.param("const", nn.initializers.normal(1.0), (4, 4, ch(4)))
         x = jnp.broadcast_to(const[None], (ws.shape[0],) + const.shape)
         layer = dict(conv_clamp=self.conv_clamp, noise_mode=self.noise_mode)
@@ -421,7 +428,7 @@ def minibatch_stddev(x: jax.Array, group_size: int, num_channels: int) -> jax.Ar
         raise ValueError(f"the minibatch-stddev group of {g} does not divide the batch of {b}; choose "
                          "model.stylegan2.mbstd_group dividing the batch (per device).")
     f = num_channels
-    y = x.astype(jnp.float32).reshape(g, b // g, h, w, f, c // f)
+    y = full_precision(x).reshape(g, b // g, h, w, f, c // f)
     y = y - jnp.mean(y, axis=0)
     y = jnp.sqrt(jnp.mean(jnp.square(y), axis=0) + 1e-8)  # [n, H, W, F, c]
     y = jnp.mean(y, axis=(1, 2, 4))  # [n, F]
@@ -469,7 +476,7 @@ class StyleGAN2Discriminator(nn.Module):
                 h = Conv(ch(res // 2), 3, down=True, conv_clamp=clamp, name=f"b{res}_conv1")(h)
             res //= 2
         c4 = ch(4)
-        h = h.astype(jnp.float32)
+        h = full_precision(h)
         if self.mbstd_channels:
             h = minibatch_stddev(h, self.mbstd_group, self.mbstd_channels)
         h = Conv(c4, 3, conv_clamp=clamp, name="b4_conv")(h)
