@@ -102,6 +102,26 @@ def test_networks_equal_the_reference_code(name):
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("name", FIXTURE_CONFIGS)
+def test_float64_inputs_and_parameters_compute_in_float64(name):
+    """Under jax_enable_x64 nothing in G (mapping, synthesis, path lengths) or D narrows float64 to float32, so
+    `make_stylegan2_fixture.py --float64` compares float64 with float64; the outputs still equal the
+    reference's float32 ones to float32 precision."""
+    f = np.load(FIXTURE)
+    with jax.enable_x64(True):
+        _, g, d, gv, dv, labels = _fixture_networks(f, name)
+        gv, dv = (jax.tree.map(lambda v: v.astype(jnp.float64), t) for t in (gv, dv))
+        z, x = (jnp.asarray(f[f"{name}/{k}"], jnp.float64) for k in ("z", "x"))
+        img = g.apply(gv, z, train=False, **labels)
+        logits = d.apply(dv, x, train=False, **labels)
+        lengths = sg2.path_lengths(g, gv, z, labels.get("y"), jnp.asarray(f[f"{name}/pl_noise"], jnp.float64))
+        _, updated = g.apply(gv, z, train=True, mutable=[sg2.BUFFERS], **labels)
+        w_avg = updated[sg2.BUFFERS]["mapping"]["w_avg"]
+        assert {a.dtype for a in (img, logits, lengths, w_avg)} == {jnp.dtype(jnp.float64)}
+        np.testing.assert_allclose(img, f[f"{name}/img"], rtol=1e-4, atol=1e-4 * np.abs(f[f"{name}/img"]).max())
+        np.testing.assert_allclose(lengths, f[f"{name}/pl_lengths"], rtol=1e-4)
+
+
 def test_the_fixture_exercises_the_clamp_and_the_truncation():
     """Without the clamp, or without truncation, our G gives other images: the fixture tests both."""
     f = np.load(FIXTURE)
