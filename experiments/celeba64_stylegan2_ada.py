@@ -42,14 +42,16 @@ config key.
 """
 
 import math
+import pathlib
 
-from gan_jax.config import arg_flags, default_config, lock, parse_arg
+from gan_jax.config import arg_flags, default_config, load_module, lock, parse_arg
+
+_cifar = load_module(pathlib.Path(__file__).with_name("cifar10_stylegan2_ada.py"))
 
 RESOLUTION = 64
 BATCH = 32  # max(min(1 * min(4096 // 64, 32), 64), 1)
 TOTAL_IMAGES = 25_000_000  # kimg=25000
 EMA_HALF_LIFE = 10_000  # ema_kimg = 32 * 10 / 32
-EMA_RAMP = 0.05  # the half-life is at most 0.05 of the images seen
 R1_GAMMA = 0.0002 * RESOLUTION ** 2 / BATCH  # 0.0256
 
 
@@ -76,36 +78,14 @@ def get_config(arg=None):
     c.reg.path_length.weight = 2.0
     c.reg.path_length.every = 4
 
-    c.batch_size = BATCH
     c.num_steps = math.ceil(TOTAL_IMAGES / BATCH)
-    c.steps_per_dispatch = 1
     c.log_every_steps = 500
     c.eval_every_steps = 10_000
     c.ckpt_every_steps = 10_000
     c.eval.num_samples = 100  # sample grids during training; FID with `gan-jax evaluate`
-
-    c.loss = "non_saturating"
-    c.n_critic = 1
-    c.g_noise = "fresh"
-    c.reg.r1.weight = R1_GAMMA
-    c.reg.r1.every = 16
-
-    c.optim.name = "adam"
-    c.optim.g_lr = c.optim.d_lr = 0.0025
-    c.optim.b1 = 0.0
-    c.optim.b2 = 0.99
-
     # The EMA half-life ramp: min(10k, 0.05 * images seen) is a linear move 0 -> 10k over 200k images.
-    c.ema.half_life_images = 0.0
-    c.ema.half_life_images_end = float(EMA_HALF_LIFE)
-    c.schedule.kind = "linear"
-    c.schedule.steps = math.ceil(EMA_HALF_LIFE / EMA_RAMP / BATCH)
-
-    c.augment.ada.mode = "adaptive"
-    c.augment.ada.p = 0.0
-    c.augment.ada.target = 0.6
-    c.augment.ada.interval = 4
-    c.augment.ada.speed_images = 500_000.0
+    _cifar.train_as_the_reference(c, BATCH, gamma=R1_GAMMA, ema_half_life=EMA_HALF_LIFE)
+    _cifar.adaptive_augmentation(c)
 
     if "runlocal" in arg_flags(arg):
         c.batch_size = 8

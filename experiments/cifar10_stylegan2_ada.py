@@ -44,6 +44,38 @@ EMA_HALF_LIFE = 500_000  # ema_kimg=500
 EMA_RAMP = 0.05  # the half-life is at most 0.05 of the images seen
 
 
+def train_as_the_reference(c, batch: int, gamma: float, ema_half_life: float) -> None:
+    """What StyleGAN2-ADA's train.py gives every configuration (the StyleGAN2 recipes share it): batch `batch`
+    with one D and one G update a step on fresh z, the non-saturating loss, R1 of weight `gamma` every 16 D
+    updates, Adam 0.0025 with betas (0, 0.99), and the G EMA's half-life ramped 0 -> `ema_half_life` images
+    at EMA_RAMP of the images seen."""
+    c.batch_size = batch
+    c.steps_per_dispatch = 1  # a conv step is long enough; XLA CPU runs convs inside a scan loop slower
+    c.loss = "non_saturating"
+    c.n_critic = 1
+    c.g_noise = "fresh"
+    c.reg.r1.weight = gamma
+    c.reg.r1.every = 16
+    c.optim.name = "adam"
+    c.optim.g_lr = c.optim.d_lr = 0.0025
+    c.optim.b1 = 0.0
+    c.optim.b2 = 0.99
+    c.ema.half_life_images = 0.0
+    c.ema.half_life_images_end = float(ema_half_life)
+    c.schedule.kind = "linear"
+    c.schedule.steps = math.ceil(ema_half_life / EMA_RAMP / batch)
+
+
+def adaptive_augmentation(c) -> None:
+    """ADA as train.py sets it: the `bgc` pipeline with p from 0, adjusted every 4 D updates toward an
+    r_t of 0.6 at a speed of 500k images per unit of p."""
+    c.augment.ada.mode = "adaptive"
+    c.augment.ada.p = 0.0
+    c.augment.ada.target = 0.6
+    c.augment.ada.interval = 4
+    c.augment.ada.speed_images = 500_000.0
+
+
 def get_config(arg=None):
     c = default_config()
     c.data.source = "tfds:cifar10"
@@ -63,36 +95,14 @@ def get_config(arg=None):
     s.mbstd_channels = 1
     s.d_mapping_layers = 8
 
-    c.batch_size = BATCH
     c.num_steps = math.ceil(TOTAL_IMAGES / BATCH)
-    c.steps_per_dispatch = 1
     c.log_every_steps = 500
     c.eval_every_steps = 10_000
     c.ckpt_every_steps = 10_000
     c.eval.num_samples = 100  # sample grids during training; FID with `gan-jax evaluate`
-
-    c.loss = "non_saturating"
-    c.n_critic = 1
-    c.g_noise = "fresh"
-    c.reg.r1.weight = 0.01
-    c.reg.r1.every = 16
-
-    c.optim.name = "adam"
-    c.optim.g_lr = c.optim.d_lr = 0.0025
-    c.optim.b1 = 0.0
-    c.optim.b2 = 0.99
-
     # The EMA half-life ramp: min(500k, 0.05 * images seen) is a linear move 0 -> 500k over 10M images.
-    c.ema.half_life_images = 0.0
-    c.ema.half_life_images_end = float(EMA_HALF_LIFE)
-    c.schedule.kind = "linear"
-    c.schedule.steps = math.ceil(EMA_HALF_LIFE / EMA_RAMP / BATCH)
-
-    c.augment.ada.mode = "adaptive"
-    c.augment.ada.p = 0.0
-    c.augment.ada.target = 0.6
-    c.augment.ada.interval = 4
-    c.augment.ada.speed_images = 500_000.0
+    train_as_the_reference(c, BATCH, gamma=0.01, ema_half_life=EMA_HALF_LIFE)
+    adaptive_augmentation(c)
 
     flags = arg_flags(arg)
     if "runlocal" in flags:

@@ -18,13 +18,14 @@ Offline, point tfds at the original files: --config.data.manual_dir=/path/to/mni
 Variants: `cond`, `runlocal`, and `key=value` overrides of any config key.
 """
 
-import math
+import pathlib
 
-from gan_jax.config import arg_flags, default_config, lock, parse_arg
+from gan_jax.config import arg_flags, default_config, load_module, lock, parse_arg
+
+_cifar = load_module(pathlib.Path(__file__).with_name("cifar10_stylegan2_ada.py"))
 
 BATCH = 32
 EMA_HALF_LIFE = 10_000
-EMA_RAMP = 0.05
 
 
 def get_config(arg=None):
@@ -42,27 +43,13 @@ def get_config(arg=None):
     s.architecture = "orig"
     s.mbstd_group = 4
     s.d_mapping_layers = 8
-    c.batch_size = BATCH
     c.num_steps = 20_000
-    c.steps_per_dispatch = 1  # a conv step is long enough; XLA CPU runs convs inside a scan loop slower
     c.log_every_steps = 500
     c.eval_every_steps = 5_000
     c.ckpt_every_steps = 5_000
     c.keep_checkpoints = 5
-    c.loss = "non_saturating"
-    c.n_critic = 1
-    c.g_noise = "fresh"
-    c.reg.r1.weight = 1.0
-    c.reg.r1.every = 16
-    c.optim.name = "adam"
-    c.optim.g_lr = c.optim.d_lr = 0.0025
-    c.optim.b1 = 0.0
-    c.optim.b2 = 0.99
-    c.ema.half_life_images = 0.0
-    c.ema.half_life_images_end = float(EMA_HALF_LIFE)
-    c.schedule.kind = "linear"
-    c.schedule.steps = math.ceil(EMA_HALF_LIFE / EMA_RAMP / BATCH)
     c.eval.num_samples = 64
+    _cifar.train_as_the_reference(c, BATCH, gamma=1.0, ema_half_life=EMA_HALF_LIFE)
     if "cond" in arg_flags(arg):
         c.model.conditioning = "projection"
     parse_arg(c, arg, flags=("cond",))
