@@ -26,20 +26,20 @@ def _block(c, card, e=2):
     return c * expanded + 3 * 3 * (expanded // card) * expanded + expanded * c + 2 * expanded
 
 
-def _g_count(widths, cards, blocks, z_dim, embed=0, classes=0, channels=3):
-    count = 4 * 4 * widths[0] + (z_dim + embed) * widths[0]  # generative basis: 4x4xC basis, linear (no bias)
+def _g_count(widths, cards, blocks, z_dim, embed=0, classes=0, channels=3, side=4):
+    count = side * side * widths[0] + (z_dim + embed) * widths[0]  # generative basis: 4x4xC basis, linear (no bias)
     count += sum(b * _block(w, k) for w, k, b in zip(widths, cards, blocks))
     count += sum(a * b for a, b in zip(widths, widths[1:]) if a != b)  # 1x1 channel changes before up-sampling
     count += widths[-1] * channels  # aggregation 1x1 conv to the image
     return count + classes * embed  # the label embedding (linear on one-hot labels, no bias)
 
 
-def _d_count(widths, cards, blocks, out_dim, classes=0, channels=3):
+def _d_count(widths, cards, blocks, out_dim, classes=0, channels=3, side=4):
     widths, cards, blocks = widths[::-1], cards[::-1], blocks[::-1]  # D runs from the highest resolution
     count = channels * widths[0]  # extraction 1x1 conv
     count += sum(b * _block(w, k) for w, k, b in zip(widths, cards, blocks))
     count += sum(a * b for a, b in zip(widths, widths[1:]) if a != b)  # 1x1 channel changes after down-sampling
-    count += 16 * widths[-1] + widths[-1] * out_dim  # depthwise 4x4 basis, linear (no bias)
+    count += side * side * widths[-1] + widths[-1] * out_dim  # depthwise 4x4 basis, linear (no bias)
     return count + classes * out_dim  # the label embedding, of the linear layer's out_dim
 
 
@@ -208,6 +208,27 @@ def test_shapes_and_non_power_of_two_images():
     with pytest.raises(ConfigError, match="model.r3gan.widths"):
         g16 = _tiny(shape=(16, 16, 3))[1][0]
         jax.eval_shape(lambda: g16.init(jax.random.key(0), z, train=False))
+
+
+def test_a_7x7_base_makes_28x28_networks():
+    """base_side 7: three stages 7x7, 14x14, 28x28 for MNIST's own size (no padding, no crop); the bases hold
+    7x7 instead of 4x4 weights, the rest of the count is R3GAN's."""
+    widths, cards = (32, 16, 8), (4, 2, 1)
+    m = _model_config("32,16,8", "4,2,1", latent=16, base_side=7)
+    g, d = build_models(m, (28, 28, 1), None, 0)
+    z = jax.random.normal(jax.random.key(0), (2, 16))
+    gv = _init(g, 1, z, train=False)
+    x = _apply(g, gv, z, train=False)
+    assert x.shape == (2, 28, 28, 1)
+    dv = _init(d, 2, x, train=False)
+    assert _apply(d, dv, x, train=False).shape == (2,)
+    assert gv["params"]["basis"]["basis"].shape == (7, 7, 32)
+    assert dv["params"]["basis"]["basis"].shape == (7, 7, 32)
+    assert count_params(gv["params"]) == _g_count(widths, cards, [2] * 3, z_dim=16, channels=1, side=7)
+    assert count_params(dv["params"]) == _d_count(widths, cards, [2] * 3, out_dim=1, channels=1, side=7)
+    m.r3gan.base_side = 0
+    with pytest.raises(ConfigError, match="base_side"):
+        r3gan.settings(m)
 
 
 @pytest.mark.slow

@@ -19,8 +19,10 @@ linear layer's output onto the class embedding.
 Config (`model.r3gan.*`): `widths`, `blocks`, `cardinality` are comma-separated integers, one per
 stage from the 4x4 stage up (D runs them in reverse); `blocks` and `cardinality` may be one
 number for every stage. `bf16_stages` stages of highest resolution compute in bfloat16 (the
-parameters stay float32). Images whose side is smaller than the last stage's (28x28 MNIST on a
-32x32 network) are padded with -1 (black) before D, and G's output is cropped to their size.
+parameters stay float32). `base_side` is the side of the first stage and of both bases, 4 as in
+R3GAN: 7 builds 7x7, 14x14, 28x28 networks for MNIST's own size (not in the paper). Images whose
+side is smaller than the last stage's (28x28 MNIST on a 32x32 network) are padded with -1 (black)
+before D, and G's output is cropped to their size.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ CONFIG = {
     "g_embed_dim": 0,  # G's class embedding, concatenated to z; 0: model.latent_dim
     "d_embed_dim": 0,  # D's class embedding (and its last linear layer's outputs); 0: the 4x4 stage's width
     "bf16_stages": 0,  # stages of highest resolution that compute in bfloat16
+    "base_side": 4,  # side of the first stage's maps and of G's and D's bases (7: 7x7, 14x14, 28x28 for MNIST)
 }
 
 
@@ -188,29 +191,33 @@ class ResidualBlock(nn.Module):
 
 
 class GenerativeBasis(nn.Module):
-    """[B, D] -> [B, 4, 4, C]: a learned 4x4xC basis (N(0, 1)) scaled channel-wise by a linear map."""
+    """[B, D] -> [B, S, S, C]: a learned SxSxC basis (N(0, 1); S = `side`, R3GAN's 4) scaled channel-wise by a
+    linear map."""
 
     features: int
+    side: int = 4
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        basis = self.param("basis", nn.initializers.normal(1.0), (4, 4, self.features))
+        basis = self.param("basis", nn.initializers.normal(1.0), (self.side, self.side, self.features))
         kernel = self.param("kernel", msr_init(1.0), (z.shape[-1], self.features))
         scale = z @ kernel.astype(z.dtype)
         return basis.astype(z.dtype)[None] * scale[:, None, None, :]
 
 
 class DiscriminativeBasis(nn.Module):
-    """[B, 4, 4, C] -> [B, features]: a depthwise 4x4 conv (one weight per position and channel,
-    fan-in 16) to [B, C], then a bias-free linear layer."""
+    """[B, S, S, C] -> [B, features]: a depthwise SxS conv (S = `side`, R3GAN's 4; one weight per position and
+    channel, fan-in S^2) to [B, C], then a bias-free linear layer."""
 
     features: int
+    side: int = 4
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        if x.shape[1:3] != (4, 4):
-            raise ValueError(f"the discriminative basis takes 4x4 maps, got {x.shape[1]}x{x.shape[2]}.")
-        basis = self.param("basis", msr_init(1.0, fan_in=16), (4, 4, x.shape[-1]))
+        s = self.side
+        if x.shape[1:3] != (s, s):
+            raise ValueError(f"the discriminative basis takes {s}x{s} maps, got {x.shape[1]}x{x.shape[2]}.")
+        basis = self.param("basis", msr_init(1.0, fan_in=s * s), (s, s, x.shape[-1]))
         h = jnp.einsum("bhwc,hwc->bc", x, basis.astype(x.dtype))
         kernel = self.param("kernel", msr_init(1.0), (x.shape[-1], self.features))
         return h @ kernel.astype(x.dtype)
@@ -236,19 +243,19 @@ def _stage_dtype(index: int, num_stages: int, bf16_stages: int, high_res_last: b
     return jnp.bfloat16 if position >= num_stages - bf16_stages else base
 
 
-def network_resolution(num_stages: int) -> int:
-    return 4 * 2 ** (num_stages - 1)
+def network_resolution(num_stages: int, base_side: int = 4) -> int:
+    return base_side * 2 ** (num_stages - 1)
 
 
-def _check_side(height: int, width: int, num_stages: int) -> int:
+def _check_side(height: int, width: int, num_stages: int, base_side: int = 4) -> int:
     """The network's resolution for square images of `height` pixels (equal, or larger by an even margin)."""
-    res = network_resolution(num_stages)
+    res = network_resolution(num_stages, base_side)
     side = height
     if height != width:
         raise ConfigError(f"the R3GAN networks make square images; the data's are {height}x{width}: set "
                           "data.resolution (with data.crop=center) to make them square.")
     if side > res or (res - side) % 2:
-        fits = [s for s in range(1, 9) if network_resolution(s) >= side]
+        fits = [s for s in range(1, 9) if network_resolution(s, base_side) >= side]
         raise ConfigError(f"model.r3gan.widths has {num_stages} stages, a {res}x{res} network, which cannot make "
                           f"{side}x{side} images (the data's side must be at most the network's and differ by an "
                           f"even number of pixels); give model.r3gan.widths {fits[0] if fits else 'more'} stages "
@@ -267,12 +274,13 @@ class R3GANGenerator(nn.Module):
     num_classes: int = 0
     embed_dim: int = 64
     bf16_stages: int = 0
+    base_side: int = 4
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None, train: bool = True) -> jax.Array:
         h_out, w_out, c_out = self.output_shape
         n = len(self.widths)
-        res = _check_side(h_out, w_out, n)
+        res = _check_side(h_out, w_out, n, self.base_side)
         base = z.dtype
         total = sum(self.blocks)
         if self.num_classes:
@@ -284,7 +292,7 @@ class R3GANGenerator(nn.Module):
         for i, width in enumerate(self.widths):
             h = h.astype(_stage_dtype(i, n, self.bf16_stages, True, base))
             if i == 0:
-                h = GenerativeBasis(width, name="basis")(h)
+                h = GenerativeBasis(width, self.base_side, name="basis")(h)
             else:
                 if h.shape[-1] != width:
                     h = Conv(width, name=f"stage_{i}_channels")(h)
@@ -312,13 +320,14 @@ class R3GANDiscriminator(nn.Module):
     num_classes: int = 0
     embed_dim: int = 768
     bf16_stages: int = 0
+    base_side: int = 4
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, train: bool = True) -> jax.Array:
         if x.ndim != 4:
             raise ValueError(f"the R3GAN discriminator takes images [B, H, W, C], got shape {x.shape}.")
         n = len(self.widths)
-        res = _check_side(x.shape[1], x.shape[2], n)
+        res = _check_side(x.shape[1], x.shape[2], n, self.base_side)
         if x.shape[1] != res:
             margin = (res - x.shape[1]) // 2
             x = jnp.pad(x, ((0, 0), (margin, margin), (margin, margin), (0, 0)), constant_values=PAD_VALUE)
@@ -337,7 +346,7 @@ class R3GANDiscriminator(nn.Module):
                 if widths[i + 1] != width:
                     h = Conv(widths[i + 1], name=f"stage_{i}_channels")(h)
             else:
-                h = DiscriminativeBasis(out_dim, name="basis")(h)
+                h = DiscriminativeBasis(out_dim, self.base_side, name="basis")(h)
         h = h.astype(base)
         if self.num_classes:
             if y is None:
@@ -388,8 +397,11 @@ def settings(model_config) -> dict:
     if not isinstance(r.bf16_stages, int) or not 0 <= r.bf16_stages <= n:
         raise ConfigError(f"Config key 'model.r3gan.bf16_stages' must be an integer in [0, {n}] (the stages of "
                           f"model.r3gan.widths), got {r.bf16_stages!r}.")
+    if not isinstance(r.base_side, int) or r.base_side < 1:
+        raise ConfigError(f"Config key 'model.r3gan.base_side' must be a positive integer (4 as in R3GAN; 7 for "
+                          f"7x7 -> 28x28 networks), got {r.base_side!r}.")
     return {"widths": widths, "blocks": blocks, "cardinality": cardinality, "expansion": r.expansion,
-            "bf16_stages": r.bf16_stages}
+            "bf16_stages": r.bf16_stages, "base_side": r.base_side}
 
 
 def validate(model_config, config) -> None:
