@@ -33,10 +33,11 @@ Printed at stylegan2-ada-pytorch d72cc7d and StudioGAN 947b35e (torch 2.13 CPU):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import pathlib
 import sys
 import types
+
+import studiogan_reference
 
 
 def stylegan2_auto_spec(res: int, gpus: int = 1) -> dict:
@@ -59,36 +60,6 @@ def stylegan2_networks(networks, spec: dict, res: int, classes: int, d_architect
     d = networks.Discriminator(c_dim=classes, img_resolution=res, img_channels=3, architecture=d_architecture,
                                block_kwargs={}, mapping_kwargs={},
                                epilogue_kwargs=dict(mbstd_group_size=spec["mbstd"]), **channels)
-    return g, d
-
-
-def load_studiogan(src: pathlib.Path):
-    sys.path.insert(0, str(src))
-    misc = types.ModuleType("utils.misc")
-    misc.dummy_context_mgr = contextlib.nullcontext
-    sys.modules["utils.misc"] = misc
-    from models import big_resnet  # the reference's
-    from utils import ops
-    return ops, big_resnet
-
-
-def biggan_networks(ops, big_resnet, img_size, classes, z_dim, shared_dim, g_conv_dim, d_conv_dim, attn_g_loc,
-                    attn_d_loc):
-    import torch.nn as tnn
-    modules = types.SimpleNamespace(
-        g_conv2d=ops.snconv2d, g_deconv2d=ops.sndeconv2d, g_linear=ops.snlinear, g_embedding=ops.sn_embedding,
-        d_conv2d=ops.snconv2d, d_deconv2d=ops.sndeconv2d, d_linear=ops.snlinear, d_embedding=ops.sn_embedding,
-        g_bn=ops.ConditionalBatchNorm2d, d_bn=ops.batchnorm_2d,
-        g_act_fn=tnn.ReLU(inplace=True), d_act_fn=tnn.ReLU(inplace=True))
-    model = types.SimpleNamespace(info_type="N/A", g_info_injection="N/A")
-    g_cond, d_cond = ("cBN", "PD") if classes else ("W/O", "W/O")
-    g = big_resnet.Generator(z_dim=z_dim, g_shared_dim=shared_dim, img_size=img_size, g_conv_dim=g_conv_dim,
-                             apply_attn=True, attn_g_loc=attn_g_loc, g_cond_mtd=g_cond, num_classes=classes,
-                             g_init="ortho", g_depth="N/A", mixed_precision=False, MODULES=modules, MODEL=model)
-    d = big_resnet.Discriminator(img_size=img_size, d_conv_dim=d_conv_dim, apply_d_sn=True, apply_attn=True,
-                                 attn_d_loc=attn_d_loc, d_cond_mtd=d_cond, aux_cls_type="W/O", d_embed_dim="N/A",
-                                 normalize_d_embed=False, num_classes=classes, d_init="ortho", d_depth="N/A",
-                                 mixed_precision=False, MODULES=modules, MODEL=model)
     return g, d
 
 
@@ -130,16 +101,16 @@ def main(argv=None) -> int:
         g, d = stylegan2_networks(networks, spec, 64, 0, "resnet")  # the Discriminator's default architecture
         report("stylegan2-ada auto 64x64, unconditional", g, d)
     if args.studiogan is not None:
-        ops, big_resnet = load_studiogan(args.studiogan.resolve() / "src")
+        ops, big_resnet = studiogan_reference.load(args.studiogan.resolve() / "src")
         cifar = dict(img_size=32, z_dim=80, shared_dim=128, g_conv_dim=96, d_conv_dim=96, attn_g_loc=[2],
                      attn_d_loc=[1])
         for classes in (10, 0):
             report(f"studiogan CIFAR10/BigGAN.yaml, {classes} classes",
-                   *on_meta(lambda k=classes: biggan_networks(ops, big_resnet, classes=k, **cifar)))
+                   *on_meta(lambda k=classes: studiogan_reference.biggan_networks(ops, big_resnet, classes=k, **cifar)))
         imagenet = dict(img_size=128, z_dim=120, shared_dim=128, g_conv_dim=96, d_conv_dim=96, attn_g_loc=[4],
                         attn_d_loc=[1])
         report("studiogan ImageNet/BigGAN-256.yaml, 1000 classes",
-               *on_meta(lambda: biggan_networks(ops, big_resnet, classes=1000, **imagenet)))
+               *on_meta(lambda: studiogan_reference.biggan_networks(ops, big_resnet, classes=1000, **imagenet)))
     return 0
 
 

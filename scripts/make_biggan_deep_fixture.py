@@ -28,7 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.models.biggan_deep import BigGANDeepDiscriminator, BigGANDeepGenerator
-from make_biggan_fixture import Copier, flatten, load_reference, perturb
+import studiogan_reference
+from make_biggan_fixture import Copier, flatten, perturb
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "biggan_deep_reference.npz"
 CLASSES, DEPTH = 10, 2
@@ -38,14 +39,7 @@ G_SIGMA, D_SIGMA = 0.6, -0.5
 
 
 def reference_networks(ops, deep, side, z_dim, shared, g_conv, d_conv, attention):
-    import torch.nn as tnn
-    import types
-    modules = types.SimpleNamespace(
-        g_conv2d=ops.snconv2d, g_deconv2d=ops.sndeconv2d, g_linear=ops.snlinear, g_embedding=ops.sn_embedding,
-        d_conv2d=ops.snconv2d, d_deconv2d=ops.sndeconv2d, d_linear=ops.snlinear, d_embedding=ops.sn_embedding,
-        g_bn=ops.ConditionalBatchNorm2d, d_bn=ops.batchnorm_2d,
-        g_act_fn=tnn.ReLU(inplace=True), d_act_fn=tnn.ReLU(inplace=True))
-    model = types.SimpleNamespace(info_type="N/A", g_info_injection="N/A")
+    modules, model = studiogan_reference.modules(ops)
     # attention after the resolution that ends at `attention` pixels: G's resolutions end at 8, 16, ...
     g_loc = int(np.log2(attention // 4))
     d_sides = {32: [16, 8, 8], 64: [32, 16, 8, 4]}[side]
@@ -151,7 +145,7 @@ def main():
     args = parser.parse_args()
     import torch
     torch.manual_seed(0)
-    ops, _ = load_reference(args.reference)
+    ops, _ = studiogan_reference.load(args.reference)
     from models import big_resnet_deep_legacy as deep  # the reference's
 
     arrays = {}

@@ -23,14 +23,12 @@ comparison controls:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import pathlib
-import sys
-import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import studiogan_reference
 
 from gan_jax.models.biggan import BigGANDiscriminator, BigGANGenerator
 
@@ -38,34 +36,6 @@ OUT = pathlib.Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "bigg
 SIDE, CLASSES, Z_DIM, BATCH = 32, 10, 80, 4
 G_CONV_DIM, D_CONV_DIM, SHARED_DIM, ATTENTION = 6, 8, 16, 16
 G_SIGMA, D_SIGMA = 0.7, -0.4
-
-
-def load_reference(src: pathlib.Path):
-    sys.path.insert(0, str(src))
-    misc = types.ModuleType("utils.misc")
-    misc.dummy_context_mgr = contextlib.nullcontext
-    sys.modules["utils.misc"] = misc
-    from utils import ops  # the reference's
-    from models import big_resnet
-    return ops, big_resnet
-
-
-def reference_networks(ops, big_resnet):
-    import torch.nn as tnn
-    modules = types.SimpleNamespace(
-        g_conv2d=ops.snconv2d, g_deconv2d=ops.sndeconv2d, g_linear=ops.snlinear, g_embedding=ops.sn_embedding,
-        d_conv2d=ops.snconv2d, d_deconv2d=ops.sndeconv2d, d_linear=ops.snlinear, d_embedding=ops.sn_embedding,
-        g_bn=ops.ConditionalBatchNorm2d, d_bn=ops.batchnorm_2d,
-        g_act_fn=tnn.ReLU(inplace=True), d_act_fn=tnn.ReLU(inplace=True))
-    model = types.SimpleNamespace(info_type="N/A", g_info_injection="N/A")
-    g = big_resnet.Generator(z_dim=Z_DIM, g_shared_dim=SHARED_DIM, img_size=SIDE, g_conv_dim=G_CONV_DIM,
-                             apply_attn=True, attn_g_loc=[2], g_cond_mtd="cBN", num_classes=CLASSES, g_init="ortho",
-                             g_depth="N/A", mixed_precision=False, MODULES=modules, MODEL=model)
-    d = big_resnet.Discriminator(img_size=SIDE, d_conv_dim=D_CONV_DIM, apply_d_sn=True, apply_attn=True,
-                                 attn_d_loc=[1], d_cond_mtd="PD", aux_cls_type="W/O", d_embed_dim="N/A",
-                                 normalize_d_embed=False, num_classes=CLASSES, d_init="ortho", d_depth="N/A",
-                                 mixed_precision=False, MODULES=modules, MODEL=model)
-    return g, d
 
 
 def flatten(tree, prefix=""):
@@ -206,7 +176,7 @@ def main():
     args = parser.parse_args()
     import torch
     torch.manual_seed(0)
-    ops, big_resnet = load_reference(args.reference)
+    ops, big_resnet = studiogan_reference.load(args.reference)
 
     rng = np.random.default_rng(0)
     z = rng.standard_normal((BATCH, Z_DIM)).astype(np.float32)
@@ -222,7 +192,8 @@ def main():
 
     outputs = {}
     for mode in ("train", "eval"):
-        g, d = reference_networks(ops, big_resnet)
+        g, d = studiogan_reference.biggan_networks(ops, big_resnet, SIDE, CLASSES, Z_DIM, SHARED_DIM, G_CONV_DIM,
+                                                   D_CONV_DIM, attn_g_loc=[2], attn_d_loc=[1])
         copy_generator(g, g_vars)
         copy_discriminator(d, d_vars)
         g.train(mode == "train")
