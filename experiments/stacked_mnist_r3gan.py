@@ -3,7 +3,7 @@ sized for a CPU; evaluate with `--metrics stacked_mnist` (modes out of 1000, KL 
 
 Data: `stacked:mnist`, three MNIST digits as the RGB channels (data.num_train images drawn once with the
 seed), 28x28, as stacked_mnist_dcgan. Networks, objective, optimizer and the 2,000-step length: mnist_r3gan's
-(R3GAN's config E at two blocks a stage, narrowed to 64, 64, 32, 8 channels; RpGAN with R1 and R2 at gamma 5
+(R3GAN's config E at two blocks a stage, narrowed to 64, 32, 16 channels on a 7x7 base; RpGAN with R1 and R2 at gamma 5
 on every 4th D step; Adam beta2 0.9 -> 0.99; an EMA whose half-life grows to 32,000 images), with 3 channels
 in and out. `get_sweep` runs the four objectives of R3GAN's Table 2 ("GAN" is the non-saturating loss;
 without R2, reg.r2.weight = 0):
@@ -28,7 +28,7 @@ R1), 3,000 steps. Here R3GAN's objectives fit the networks, where gamma 0.05 on 
 32, 32, 16, 8 networks collapsed; the same sweep with `--config stacked_mnist_r3gan:data.manual_dir=...,dcgan_nets`
 gives this table.
 
-Variants: `dcgan_nets`, `narrow` (mnist_r3gan's), `runlocal`, and `key=value` overrides of any config key.
+Variants: `dcgan_nets`, `base4` and `narrow` (mnist_r3gan's), `runlocal`, and `key=value` overrides of any config key.
 """
 
 import pathlib
@@ -59,12 +59,12 @@ def get_config(arg=None):
         c.eval_every_steps = c.ckpt_every_steps = 1_000
         c.keep_checkpoints = 3
     else:
-        c = _mnist.get_config("narrow" if "narrow" in arg_flags(arg) else None)
+        c = _mnist.get_config(",".join(sorted(arg_flags(arg) & {"base4", "narrow"})) or None)
         c.unlock()
         c.data.source = "stacked:mnist"
         c.data.num_train = 100_000
     c.loss = "rpgan"
-    parse_arg(c, arg, flags=("dcgan_nets", "narrow"))
+    parse_arg(c, arg, flags=("dcgan_nets", "base4", "narrow"))
     return lock(c)
 
 

@@ -343,6 +343,25 @@ def test_stacked_mnist_r3gan_variants_and_its_table_sweep():
     assert rows == {("rpgan", 10.0), ("non_saturating", 10.0), ("rpgan", 0.0), ("non_saturating", 0.0)}
 
 
+@pytest.mark.parametrize("variant, widths, cards, side, counts", [
+    ("", (64, 32, 16), (8, 4, 2), 7, (118_224, 114_192)),  # 7x7 -> 28x28, MNIST's own size
+    (":base4", (64, 64, 32, 8), (8, 8, 4, 1), 4, (179_784, 175_752)),  # R3GAN's 4x4 -> 32x32
+])
+def test_mnist_r3gan_networks_and_their_hand_counted_parameters(variant, widths, cards, side, counts):
+    c = config_lib.load_config("mnist_r3gan" + variant)
+    assert c.model.r3gan.base_side == side and c.model.r3gan.blocks == "2"
+    expected = (_g_count(widths, cards, [2] * len(widths), z_dim=64, channels=1, side=side),
+                _d_count(widths, cards, [2] * len(widths), out_dim=1, channels=1, side=side))
+    assert expected == counts
+    g, d = build_models(c.model, (28, 28, 1), None, 0)
+    z = jnp.zeros((1, 64))
+    gv = _init(g, 1, z, train=False)
+    x = _apply(g, gv, z, train=False)
+    assert x.shape == (1, 28, 28, 1)  # base4's 32x32 output is cropped to the data's size
+    dv = _init(d, 2, x, train=False)
+    assert (count_params(gv["params"]), count_params(dv["params"])) == counts
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("_mocked_download")
 def test_stacked_mnist_r3gan_on_dcgan_networks_trains_with_lazy_r1_and_r2(tmp_path):
@@ -392,17 +411,18 @@ def test_mnist_r3gan_keeps_r3gans_block_structure_and_its_sweeps_group_as_docume
     signatures = {vmap.program_signature(vmap.run_config(spec, r)) for r in gammas}
     assert len(signatures) == 1  # one vmapped program
     shapes = expand(spec, "widths")
-    for r in shapes:
+    for r in shapes:  # the documented widths probes ran on R3GAN's 4x4 bases
         w = [int(x) for x in r["model.r3gan.widths"].split(",")]
         groups = [int(g) for g in r["model.r3gan.cardinality"].split(",")]
         assert [x * 2 // g for x, g in zip(w, groups)] == [min(16, x * 2) for x in w]
+        assert r["model.r3gan.base_side"] == 4 and len(w) == 4
     assert len({vmap.program_signature(vmap.run_config(spec, r)) for r in shapes}) == len(shapes)
     with pytest.raises(ValueError, match="'gamma' and 'widths'"):
         expand(spec, "width")
     for name in ("mnist_r3gan:narrow", "stacked_mnist_r3gan:narrow"):  # the recipe of the collapse measurements
         old = config_lib.load_config(name)
         r = old.model.r3gan
-        assert (r.widths, r.blocks, r.cardinality) == ("32,32,16,8", "1", "4,4,2,1")
+        assert (r.widths, r.blocks, r.cardinality, r.base_side) == ("32,32,16,8", "1", "4,4,2,1", 4)
         assert (old.reg.r1.weight, old.reg.r2.weight, old.reg.r1.every) == (0.05, 0.05, 1)
         assert (old.optim.b2, old.optim.b2_end) == (0.99, -1)
         assert (old.ema.decay, old.num_steps) == (0.999, 20_000)
