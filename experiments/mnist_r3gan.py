@@ -30,9 +30,7 @@ gamma 0.05 that collapses), both kept to reproduce docs/results/images.md; `runl
 overrides of any config key.
 """
 
-import math
-
-from gan_jax.config import arg_flags, default_config, lock, parse_arg, seeds, product, zip_
+from gan_jax.config import arg_flags, default_config, lock, parse_arg, zip_
 
 WIDTHS = (64, 32, 16)  # 7x7, 14x14, 28x28
 BASE_SIDE = 7
