@@ -6,28 +6,33 @@ expansion 2, the 3x3 convs in groups of 16 channels (cardinality 8, 4, 2), narro
 64 dimensions; G / D 118,224 / 114,192 parameters. The networks take MNIST at its own 28x28. Measured
 against the earlier 4x4-base recipe (`base4`: 4 stages of 64, 64, 32, 8 channels, 4x4 to 32x32, D padding
 the digits with black to 32x32 and G's output cropped to 28x28; G / D 179,784 / 175,752), 2,000 steps
-each, seed 0, on one core: FID-MNIST 157 against 491 (EMA G; 93 with the raw G), largest class 20 %
+each on the `batch64` schedule, seed 0, on one core: FID-MNIST 157 against 491 (EMA G; 93 with the raw G), largest class 20 %
 against 38 %, in 39 minutes against 36 (docs/results/images.md). The `base4` widths were chosen by
 `get_sweep("widths")` at 500 steps: 64, 64, 32, 8 trained more evenly than 32, 32, 16, 8 (largest class
 17 % against 25 %), and 128, 64, 16, 16 collapsed (93 % one class).
 
-Objective and optimizer as R3GAN's CIFAR-10 preset, with its schedules compressed into the run's 2,000
-steps of batch 64 (about 40 minutes on one core here): RpGAN; Adam 2e-4 with beta1 0 and beta2 moving
-0.9 -> 0.99 on a cosine (`optim.b2_end`); an EMA of G whose half-life grows 0 -> 32,000 images. R1 and R2
-at gamma 5 (weight / 2 * |grad|^2 each, R3GAN's gamma / 2 * (R1 + R2)), chosen by `get_sweep("gamma")`
-on the 4x4-base networks (1 kept up to 44 % of the samples in one class at 1,000 steps, 5 at most 24 %):
-larger than R3GAN's presets' 0.05 to 2, as these small networks need. One departure from the paper: R1 and R2 are computed
-lazily, on every 4th D step with 4 times the weight (`reg.r1.every`, the speed-up R3GAN's author suggests),
-which makes a step 1.3x faster here. `cond` makes it class-conditional (label embedding in G, projection D,
+Objective and optimizer as R3GAN's CIFAR-10 preset, with its schedules compressed into the run's 8,800
+steps of batch 16 (about 39 minutes on one core here): RpGAN; Adam with beta1 0, its learning rate 2e-4 -> 5e-5
+and beta2 0.9 -> 0.99 on cosines (`optim.schedule`, `optim.b2_end`); an EMA of G whose half-life grows
+0 -> 4,000 images (250 steps at the end). R1 and R2 at gamma 5 (weight / 2 * |grad|^2 each, R3GAN's gamma / 2 *
+(R1 + R2)), chosen by `get_sweep("gamma")` on the 4x4-base networks (1 kept up to 44 % of the samples in one
+class at 1,000 steps, 5 at most 24 %): larger than R3GAN's presets' 0.05 to 2, as these small networks need.
+One departure from the paper: R1 and R2 are computed lazily, on every 4th D step with 4 times the weight
+(`reg.r1.every`, the speed-up R3GAN's author suggests), which makes a step 1.3x faster here. The batch and
+the EMA were measured at 40 minutes of one core each, seed 0 (docs/results/images.md): FID-MNIST of the EMA G
+69.1 at batch 16 (8,800 steps), 88.4 at batch 32 (4,600 steps, the same schedules), 115.1 at batch 64 with
+the EMA to 4,000 images and 156.9 with it to 32,000 (2,000 steps at a constant learning rate: `batch64`, the
+earlier schedule); a step of 16 takes a quarter of a step of 64 on this CPU (4.0 against 0.95 steps/s), so
+in the same time the smaller batch sees about as many images (141,000 against 128,000) in 4.4 times the steps. `cond` makes it class-conditional (label embedding in G, projection D,
 fakes on the real batch's labels). Offline, point tfds at the original files: --config.data.manual_dir=DIR.
 
     gan-jax train --config mnist_r3gan --workdir runs/mnist_r3gan --config.data.manual_dir=/path/to/mnist
     gan-jax evaluate --workdir runs/mnist_r3gan --metrics fid_mnist,labels --classifier DIR
-    gan-jax sweep --config mnist_r3gan:data.manual_dir=DIR,num_steps=1000 --sweep_arg gamma --workdir W --mode local
+    gan-jax sweep --config mnist_r3gan:batch64,data.manual_dir=DIR,num_steps=1000 --sweep_arg gamma --workdir W --mode local
 
-Variants: `cond`, `base4` (the 4x4-base recipe above), `narrow` (the one-block 32, 32, 16, 8 recipe at
-gamma 0.05 that collapses), both kept to reproduce docs/results/images.md; `runlocal`, and `key=value`
-overrides of any config key.
+Variants: `cond`, `batch64` (the earlier schedule above), `base4` (the 4x4-base recipe above, on `batch64`),
+`narrow` (the one-block 32, 32, 16, 8 recipe at gamma 0.05 that collapses), kept to reproduce
+docs/results/images.md; `runlocal`, and `key=value` overrides of any config key.
 """
 
 from gan_jax.config import arg_flags, default_config, lock, parse_arg, zip_
@@ -39,8 +44,13 @@ CHANNELS_PER_GROUP = 16  # R3GAN's presets: each block's 3x3 conv has groups of 
 EXPANSION = 2
 GAMMA = 5.0
 LAZY = 4  # R1 and R2 on every 4th D step, weighted x4
-STEPS = 2_000
-EMA_HALF_LIFE = 32_000  # images, reached over the run from 0
+BATCH = 16
+STEPS = 8_800  # about 37 minutes on one core here (4.0 steps/s)
+EMA_HALF_LIFE = 4_000  # images, reached over the run from 0
+LR, LR_END = 2e-4, 5e-5  # R3GAN's cosine decay, over the run
+# `batch64` (and `base4`, `narrow`): the earlier 40-minute schedule, 2,000 steps of 64 at a constant learning
+# rate with the EMA's half-life growing to 32,000 images.
+BATCH64 = dict(batch_size=64, num_steps=2_000, half_life=32_000)
 
 
 def cardinality(widths, expansion=EXPANSION, per_group=CHANNELS_PER_GROUP) -> str:
@@ -60,12 +70,12 @@ def get_config(arg=None):
     c.model.r3gan.base_side = BASE_SIDE
     c.model.r3gan.expansion = EXPANSION
     c.model.r3gan.bf16_stages = 0
-    c.batch_size = 64
+    c.batch_size = BATCH
     c.num_steps = STEPS
     c.steps_per_dispatch = 1  # a conv step is long enough; XLA CPU runs convs inside a scan loop slower
     c.log_every_steps = 250
     c.eval_every_steps = 1_000
-    c.ckpt_every_steps = 500
+    c.ckpt_every_steps = 1_100
     c.keep_checkpoints = 10
     c.loss = "rpgan"
     c.n_critic = 1
@@ -75,7 +85,9 @@ def get_config(arg=None):
     c.schedule.kind = "cosine"
     c.schedule.steps = STEPS
     c.optim.name = "adam"
-    c.optim.g_lr = c.optim.d_lr = 2e-4
+    c.optim.g_lr = c.optim.d_lr = LR
+    c.optim.schedule = "cosine"
+    c.optim.lr_end_factor = LR_END / LR
     c.optim.b1 = 0.0
     c.optim.b2 = 0.9
     c.optim.b2_end = 0.99
@@ -84,6 +96,8 @@ def get_config(arg=None):
     c.ema.half_life_images_end = float(EMA_HALF_LIFE)
     c.eval.num_samples = 64
     flags = arg_flags(arg)
+    if "batch64" in flags:
+        batch64(c)
     if "base4" in flags:
         base4(c, BASE4_WIDTHS)
     if "narrow" in flags:
@@ -91,13 +105,24 @@ def get_config(arg=None):
     if "cond" in flags:
         c.model.conditioning = "projection"
         c.model.fake_labels = "real"
-    parse_arg(c, arg, flags=("cond", "base4", "narrow"))
+    parse_arg(c, arg, flags=("cond", "batch64", "base4", "narrow"))
     return lock(c)
+
+
+def batch64(c) -> None:
+    """The earlier schedule: 2,000 steps of batch 64 at a constant learning rate of 2e-4, the EMA's half-life
+    growing to 32,000 images (beta2's ramp and gamma as the recipe)."""
+    c.batch_size = BATCH64["batch_size"]
+    c.num_steps = c.schedule.steps = BATCH64["num_steps"]
+    c.optim.schedule, c.optim.lr_end_factor = "constant", 0.0
+    c.ema.half_life_images_end = float(BATCH64["half_life"])
+    c.ckpt_every_steps = 500
 
 
 def base4(c, widths) -> None:
     """R3GAN's 4x4 bases: one stage a doubling from 4x4 to 32x32 (D pads MNIST to 32x32, G's output is
-    cropped to 28x28)."""
+    cropped to 28x28), on the `batch64` schedule it was measured with."""
+    batch64(c)
     c.model.r3gan.widths = ",".join(map(str, widths))
     c.model.r3gan.cardinality = cardinality(widths)
     c.model.r3gan.base_side = 4
@@ -118,7 +143,8 @@ def narrow(c) -> None:
 
 def get_sweep(arg=None):
     """`gamma` (the default): R1 = R2 weight over 1, 5, 25 (state-held values: `--mode vmap` trains them as one
-    program); `widths`: three network widths on the 4x4 base, as `base4` (`--mode local`)."""
+    program); `widths`: three network widths on the 4x4 base, as `base4` (`--mode local`). The documented
+    probes ran on the `batch64` schedule."""
     if arg in (None, "", "gamma"):
         return zip_(**{"reg.r1.weight": [1.0, 5.0, 25.0], "reg.r2.weight": [1.0, 5.0, 25.0]})
     if arg == "widths":

@@ -63,6 +63,17 @@ def _apply(module, variables, *args, **kwargs):
     return jax.jit(functools.partial(module.apply, **kwargs))(variables, *args)
 
 
+def _forward(g, d, z, image_shape):
+    """G and D initialised (seeds 1, 2) and applied in inference mode: G's variables, its images (checked to be
+    `image_shape` a sample), D's variables; D's output is checked to be one score a sample."""
+    gv = _init(g, 1, z, train=False)
+    x = _apply(g, gv, z, train=False)
+    assert x.shape == (z.shape[0], *image_shape)
+    dv = _init(d, 2, x, train=False)
+    assert _apply(d, dv, x, train=False).shape == (z.shape[0],)
+    return gv, x, dv
+
+
 def _model_config(widths, cardinality, blocks="2", conditioning="none", latent=64, **extra):
     m = config_lib.default_config().model
     m.generator = m.discriminator = "r3gan"
@@ -191,11 +202,7 @@ def _tiny(conditioning="none", shape=(8, 8, 3), classes=0, **extra):
 def test_shapes_and_non_power_of_two_images():
     _, (g, d) = _tiny()
     z = jax.random.normal(jax.random.key(0), (3, 4))
-    gv = _init(g, 1, z, train=False)
-    x = _apply(g, gv, z, train=False)
-    assert x.shape == (3, 8, 8, 3)
-    dv = _init(d, 2, x, train=False)
-    assert _apply(d, dv, x, train=False).shape == (3,)
+    _forward(g, d, z, (8, 8, 3))
     # 6x6 data on the 8x8 network: G's centre crop, D's padding with -1 (black).
     _, (g6, d6) = _tiny(shape=(6, 6, 1))
     x6 = _apply(g6, _init(g6, 1, z, train=False), z, train=False)
@@ -216,12 +223,7 @@ def test_a_7x7_base_makes_28x28_networks():
     widths, cards = (32, 16, 8), (4, 2, 1)
     m = _model_config("32,16,8", "4,2,1", latent=16, base_side=7)
     g, d = build_models(m, (28, 28, 1), None, 0)
-    z = jax.random.normal(jax.random.key(0), (2, 16))
-    gv = _init(g, 1, z, train=False)
-    x = _apply(g, gv, z, train=False)
-    assert x.shape == (2, 28, 28, 1)
-    dv = _init(d, 2, x, train=False)
-    assert _apply(d, dv, x, train=False).shape == (2,)
+    gv, _, dv = _forward(g, d, jax.random.normal(jax.random.key(0), (2, 16)), (28, 28, 1))
     assert gv["params"]["basis"]["basis"].shape == (7, 7, 32)
     assert dv["params"]["basis"]["basis"].shape == (7, 7, 32)
     assert count_params(gv["params"]) == _g_count(widths, cards, [2] * 3, z_dim=16, channels=1, side=7)
@@ -321,6 +323,7 @@ def test_stacked_mnist_r3gan_variants_and_its_table_sweep():
     mnist = config_lib.load_config("mnist_r3gan")  # its networks, objective and optimizer, 3 channels
     assert narrow.model.to_dict() == mnist.model.to_dict() and narrow.reg.to_dict() == mnist.reg.to_dict()
     assert narrow.optim.to_dict() == mnist.optim.to_dict() and narrow.num_steps == mnist.num_steps
+    assert (narrow.batch_size, narrow.ema.to_dict()) == (mnist.batch_size, mnist.ema.to_dict())
     dcgan = config_lib.load_config("stacked_mnist_r3gan:dcgan_nets,reg.r1.weight=5")
     stacked = config_lib.load_config("stacked_mnist_dcgan")
     assert dcgan.model.generator == dcgan.model.discriminator == "dcgan" and dcgan.model.to_dict() == stacked.model.to_dict()
@@ -354,11 +357,7 @@ def test_mnist_r3gan_networks_and_their_hand_counted_parameters(variant, widths,
                 _d_count(widths, cards, [2] * len(widths), out_dim=1, channels=1, side=side))
     assert expected == counts
     g, d = build_models(c.model, (28, 28, 1), None, 0)
-    z = jnp.zeros((1, 64))
-    gv = _init(g, 1, z, train=False)
-    x = _apply(g, gv, z, train=False)
-    assert x.shape == (1, 28, 28, 1)  # base4's 32x32 output is cropped to the data's size
-    dv = _init(d, 2, x, train=False)
+    gv, _, dv = _forward(g, d, jnp.zeros((1, 64)), (28, 28, 1))  # base4's 32x32 output is cropped to 28x28
     assert (count_params(gv["params"]), count_params(dv["params"])) == counts
 
 
@@ -401,8 +400,21 @@ def test_mnist_r3gan_keeps_r3gans_block_structure_and_its_sweeps_group_as_docume
     # R3GAN's presets (CIFAR-10: 768 x 2 / 96 = 16).
     assert c.model.r3gan.blocks == "2" and c.model.r3gan.expansion == 2
     assert [w * 2 // g for w, g in zip(widths, groups)] == [min(16, w * 2) for w in widths]
-    # Adam's beta2 ramps from 0.9 to 0.99 over the run, as R3GAN's over its 20 Mimg.
+    # Adam's beta2 ramps from 0.9 to 0.99 and its learning rate falls from 2e-4 to 5e-5 over the run, as R3GAN's
+    # over its 20 Mimg.
     assert (c.optim.b1, c.optim.b2, c.optim.b2_end, c.schedule.steps) == (0.0, 0.9, 0.99, c.num_steps)
+    assert (c.optim.schedule, c.optim.g_lr, c.optim.d_lr) == ("cosine", 2e-4, 2e-4)
+    assert c.optim.g_lr * c.optim.lr_end_factor == pytest.approx(5e-5)
+    # 8,800 steps of 16 images, the EMA's half-life growing to 4,000 images: 250 steps at the end.
+    assert (c.batch_size, c.num_steps, c.ema.half_life_images, c.ema.half_life_images_end) == (16, 8_800, 0.0, 4_000)
+    # `batch64` is the earlier schedule (2,000 steps of 64 at a constant rate, the EMA to 32,000 images) on the
+    # same networks and objective; `base4` runs on it, as measured.
+    for name in ("mnist_r3gan:batch64", "mnist_r3gan:base4", "stacked_mnist_r3gan:batch64"):
+        old = config_lib.load_config(name)
+        assert (old.batch_size, old.num_steps, old.schedule.steps, old.optim.schedule,
+                old.ema.half_life_images_end) == (64, 2_000, 2_000, "constant", 32_000)
+        assert old.reg.to_dict() == c.reg.to_dict() and old.optim.b2_end == c.optim.b2_end
+    assert config_lib.load_config("mnist_r3gan:batch64").model.to_dict() == c.model.to_dict()
     assert c.reg.r1.weight == c.reg.r2.weight > 0 and c.reg.r1.every == c.reg.r2.every
 
     spec = str(config_lib.resolve_config_path("mnist_r3gan"))
