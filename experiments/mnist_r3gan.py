@@ -17,8 +17,8 @@ and beta2 0.9 -> 0.99 on cosines (`optim.schedule`, `optim.b2_end`); an EMA of G
 0 -> 4,000 images (250 steps at the end). R1 and R2 at gamma 25 (weight / 2 * |grad|^2 each, R3GAN's gamma / 2 *
 (R1 + R2)), chosen by `get_sweep("gamma")`'s 1, 5 and 25, each the whole recipe for 40 minutes of one core, seed 0:
 FID-MNIST of the EMA G 59.3 at gamma 25, 69.1 at 5 and 66.1 at 1, gamma 25 the best at every checkpoint from
-step 1,100 on (the largest class 16.6 %, 16.5 % and 17.9 %; Inception FID 56.6 at 25, 56.1 at 5); larger than R3GAN's presets' 0.05 to 2, as these
-small networks need.
+step 1,100 on (the largest class 16.6 %, 16.5 % and 17.9 %; Inception FID 56.6 at 25, 56.1 at 5); larger than
+R3GAN's presets' 0.05 to 2, as these small networks need.
 One departure from the paper: R1 and R2 are computed lazily, on every 4th D step with 4 times the weight
 (`reg.r1.every`, the speed-up R3GAN's author suggests), which makes a step 1.3x faster here. The batch and
 the EMA were measured at gamma 5, 40 minutes of one core each, seed 0 (docs/results/images.md): FID-MNIST of the EMA G
@@ -51,6 +51,7 @@ BATCH = 16
 STEPS = 8_800  # 2,317 s measured on one core here (about 4 steps/s)
 EMA_HALF_LIFE = 4_000  # images, reached over the run from 0
 LR, LR_END = 2e-4, 5e-5  # R3GAN's cosine decay, over the run
+VARIANTS = ("batch64", "base4", "narrow")  # the earlier recipes, kept to reproduce docs/results/images.md
 
 
 def cardinality(widths, expansion=EXPANSION, per_group=CHANNELS_PER_GROUP) -> str:
@@ -105,7 +106,7 @@ def get_config(arg=None):
     if "cond" in flags:
         c.model.conditioning = "projection"
         c.model.fake_labels = "real"
-    parse_arg(c, arg, flags=("cond", "batch64", "base4", "narrow"))
+    parse_arg(c, arg, flags=("cond", *VARIANTS))
     return lock(c)
 
 

@@ -39,7 +39,6 @@ from gan_jax.config import arg_flags, load_module, lock, parse_arg, product, see
 
 _mnist = load_module(pathlib.Path(__file__).with_name("mnist_r3gan.py"))
 _stacked_dcgan = load_module(pathlib.Path(__file__).with_name("stacked_mnist_dcgan.py"))
-MNIST_FLAGS = ("batch64", "base4", "narrow")  # mnist_r3gan's variants, passed through
 
 # R3GAN's Table 2 rows: (loss, with R2); R1 is on in all four.
 OBJECTIVES = {
@@ -62,12 +61,12 @@ def get_config(arg=None):
         c.eval_every_steps = c.ckpt_every_steps = 1_000
         c.keep_checkpoints = 3
     else:
-        c = _mnist.get_config(",".join(sorted(arg_flags(arg) & set(MNIST_FLAGS))) or None)
+        c = _mnist.get_config(",".join(sorted(arg_flags(arg) & set(_mnist.VARIANTS))) or None)
         c.unlock()
         c.data.source = "stacked:mnist"
         c.data.num_train = 100_000
     c.loss = "rpgan"
-    parse_arg(c, arg, flags=("dcgan_nets", *MNIST_FLAGS))
+    parse_arg(c, arg, flags=("dcgan_nets", *_mnist.VARIANTS))
     return lock(c)
 
 

@@ -416,6 +416,9 @@ def test_mnist_r3gan_keeps_r3gans_block_structure_and_its_sweeps_group_as_docume
         assert (old.batch_size, old.num_steps, old.schedule.steps, old.optim.schedule,
                 old.ema.half_life_images_end) == (64, 2_000, 2_000, "constant", 32_000)
         assert (old.reg.r1.weight, old.reg.r2.weight, old.reg.r1.every, old.reg.r2.every) == (5.0, 5.0, 4, 4)
+        recipe_at_gamma5 = c.reg.to_dict()
+        recipe_at_gamma5["r1"]["weight"] = recipe_at_gamma5["r2"]["weight"] = 5.0
+        assert old.reg.to_dict() == recipe_at_gamma5  # every other regulariser setting as the recipe's
         assert old.loss == c.loss and old.optim.b2_end == c.optim.b2_end
     assert config_lib.load_config("mnist_r3gan:batch64").model.to_dict() == c.model.to_dict()
 
