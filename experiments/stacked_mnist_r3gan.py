@@ -4,10 +4,10 @@ sized for a CPU; evaluate with `--metrics stacked_mnist` (modes out of 1000, KL 
 Data: `stacked:mnist`, three MNIST digits as the RGB channels (data.num_train images drawn once with the
 seed), 28x28, as stacked_mnist_dcgan. Networks, objective, optimizer, batch and length: mnist_r3gan's
 (R3GAN's config E at two blocks a stage, narrowed to 64, 32, 16 channels on a 7x7 base; RpGAN with R1 and R2 at
-gamma 25 on every 4th D step; 8,800 steps of batch 16, Adam's learning rate 2e-4 -> 5e-5 and beta2 0.9 -> 0.99;
-an EMA whose half-life grows to 4,000 images), with 3 channels in and out; `batch64`, `base4` and `narrow`
-are mnist_r3gan's variants. `get_sweep` runs the four objectives of R3GAN's Table 2 ("GAN" is the non-saturating loss;
-without R2, reg.r2.weight = 0):
+gamma 25 on every 4th D step; 8,800 steps of batch 16, Adam's learning rates constant at 2e-4 for G and
+4e-4 for D and its beta2 0.9 -> 0.99; an EMA whose half-life grows to 1,000 images), with 3 channels in and
+out; `decay`, `batch64`, `base4` and `narrow` are mnist_r3gan's variants. `get_sweep` runs the four objectives
+of R3GAN's Table 2 ("GAN" is the non-saturating loss; without R2, reg.r2.weight = 0):
 
     gan-jax train-classifier --manual_dir /path/to/mnist --out runs/mnist_cnn
     gan-jax sweep --config stacked_mnist_r3gan:data.manual_dir=/path/to/mnist --workdir runs/stacked_r3gan \\
@@ -29,8 +29,8 @@ R1), 3,000 steps. Here R3GAN's objectives fit the networks, where gamma 0.05 on 
 32, 32, 16, 8 networks collapsed; the same sweep with `--config stacked_mnist_r3gan:data.manual_dir=...,dcgan_nets`
 gives this table.
 
-Variants: `dcgan_nets`, `batch64`, `base4` and `narrow` (mnist_r3gan's), `runlocal`, and `key=value` overrides
-of any config key.
+Variants: `dcgan_nets`, `decay`, `batch64`, `base4` and `narrow` (mnist_r3gan's), `runlocal`, and `key=value`
+overrides of any config key.
 """
 
 import pathlib

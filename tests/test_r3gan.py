@@ -400,13 +400,24 @@ def test_mnist_r3gan_keeps_r3gans_block_structure_and_its_sweeps_group_as_docume
     # R3GAN's presets (CIFAR-10: 768 x 2 / 96 = 16).
     assert c.model.r3gan.blocks == "2" and c.model.r3gan.expansion == 2
     assert [w * 2 // g for w, g in zip(widths, groups)] == [min(16, w * 2) for w in widths]
-    # Adam's beta2 ramps from 0.9 to 0.99 and its learning rate falls from 2e-4 to 5e-5 over the run, as R3GAN's
-    # over its 20 Mimg.
+    # Adam's beta2 ramps from 0.9 to 0.99 over the run, as R3GAN's over its 20 Mimg; the learning rates are
+    # constant, D's twice G's (both measured departures).
     assert (c.optim.b1, c.optim.b2, c.optim.b2_end, c.schedule.steps) == (0.0, 0.9, 0.99, c.num_steps)
-    assert (c.optim.schedule, c.optim.g_lr, c.optim.d_lr) == ("cosine", 2e-4, 2e-4)
-    assert c.optim.g_lr * c.optim.lr_end_factor == pytest.approx(5e-5)
-    # 8,800 steps of 16 images, the EMA's half-life growing to 4,000 images: 250 steps at the end.
-    assert (c.batch_size, c.num_steps, c.ema.half_life_images, c.ema.half_life_images_end) == (16, 8_800, 0.0, 4_000)
+    assert (c.optim.schedule, c.optim.g_lr, c.optim.d_lr) == ("constant", 2e-4, 4e-4)
+    # 8,800 steps of 16 images, the EMA's half-life growing to 1,000 images: 62.5 steps at the end.
+    assert (c.batch_size, c.num_steps, c.ema.half_life_images, c.ema.half_life_images_end) == (16, 8_800, 0.0, 1_000)
+    # `decay` is the recipe before: both rates 2e-4 -> 5e-5 on R3GAN's cosine, the EMA to 4,000 images;
+    # nothing else differs.
+    for name in ("mnist_r3gan:decay", "stacked_mnist_r3gan:decay"):
+        old = config_lib.load_config(name)
+        assert (old.optim.schedule, old.optim.g_lr, old.optim.d_lr) == ("cosine", 2e-4, 2e-4)
+        assert old.optim.g_lr * old.optim.lr_end_factor == pytest.approx(5e-5)
+        assert old.ema.half_life_images_end == 4_000
+    old = config_lib.load_config("mnist_r3gan:decay")
+    same = ("model", "reg", "loss", "batch_size", "num_steps", "data", "schedule")
+    assert {k: old.to_dict()[k] for k in same} == {k: c.to_dict()[k] for k in same}
+    assert {k: v for k, v in old.optim.items() if "lr" not in k and k != "schedule"} == \
+        {k: v for k, v in c.optim.items() if "lr" not in k and k != "schedule"}
     # R1 and R2 at gamma 25, lazily on every 4th D step.
     assert (c.reg.r1.weight, c.reg.r2.weight, c.reg.r1.every, c.reg.r2.every) == (25.0, 25.0, 4, 4)
     # `batch64` is the earlier schedule (2,000 steps of 64 at a constant rate, the EMA to 32,000 images, gamma 5)
