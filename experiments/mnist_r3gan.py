@@ -127,6 +127,7 @@ def batch64(c) -> None:
     growing to 32,000 images, R1 and R2 at gamma 5 (beta2's ramp as the recipe)."""
     c.batch_size = 64
     c.num_steps = c.schedule.steps = 2_000
+    c.optim.g_lr = c.optim.d_lr = G_LR
     c.optim.schedule, c.optim.lr_end_factor = "constant", 0.0
     c.ema.half_life_images_end = 32_000.0
     c.ckpt_every_steps = 500

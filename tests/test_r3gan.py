@@ -426,6 +426,7 @@ def test_mnist_r3gan_keeps_r3gans_block_structure_and_its_sweeps_group_as_docume
         old = config_lib.load_config(name)
         assert (old.batch_size, old.num_steps, old.schedule.steps, old.optim.schedule,
                 old.ema.half_life_images_end) == (64, 2_000, 2_000, "constant", 32_000)
+        assert old.optim.g_lr == old.optim.d_lr == 2e-4  # one rate for G and D, as measured
         assert (old.reg.r1.weight, old.reg.r2.weight, old.reg.r1.every, old.reg.r2.every) == (5.0, 5.0, 4, 4)
         recipe_at_gamma5 = c.reg.to_dict()
         recipe_at_gamma5["r1"]["weight"] = recipe_at_gamma5["r2"]["weight"] = 5.0
@@ -454,3 +455,4 @@ def test_mnist_r3gan_keeps_r3gans_block_structure_and_its_sweeps_group_as_docume
         assert (old.reg.r1.weight, old.reg.r2.weight, old.reg.r1.every) == (0.05, 0.05, 1)
         assert (old.optim.b2, old.optim.b2_end) == (0.99, -1)
         assert (old.ema.decay, old.num_steps) == (0.999, 20_000)
+        assert old.optim.g_lr == old.optim.d_lr == 2e-4
